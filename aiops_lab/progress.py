@@ -1,0 +1,23 @@
+"""Progress for long work: a widget bar in a notebook, a text bar in a terminal."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
+
+__all__ = ["progress_bar"]
+
+T = TypeVar("T")
+
+
+def progress_bar(items: Iterable[T], *, desc: str, enabled: bool = True, total: int | None = None) -> Iterator[T]:
+    """Iterate over ``items`` showing progress (tqdm.auto picks widget or terminal)."""
+    if not enabled:
+        yield from items
+        return
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover - tqdm is a dependency
+        yield from items
+        return
+    yield from tqdm(items, desc=desc, total=total, leave=False)
