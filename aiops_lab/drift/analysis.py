@@ -110,12 +110,27 @@ def compare(
     True
     """
     started = time.perf_counter()
-    _check_params(alpha, correction, bins, decide_by, threshold, min_count, window, chunk_size, time_column, task)
+    _check_params(
+        alpha,
+        correction,
+        bins,
+        decide_by,
+        threshold,
+        min_count,
+        window,
+        chunk_size,
+        time_column,
+        task,
+    )
     xp, info = get_namespace(backend)
     ref = read_frame(reference, "reference")
     cur = read_frame(current, "current")
     exclude = [c for c in (time_column,) if c]
-    for name, col in (("time_column", time_column), ("prediction_column", prediction_column), ("label_column", label_column)):
+    for name, col in (
+        ("time_column", time_column),
+        ("prediction_column", prediction_column),
+        ("label_column", label_column),
+    ):
         if col is not None and col not in cur.columns:
             raise ColumnNotFoundError(col, f"the current data (from `{name}=`)", cur.columns)
     if time_column is not None:
@@ -127,8 +142,12 @@ def compare(
     cat_extra = [c for c in (label_column,) if c and task_kind == "binary"]
     if prediction_column and task_kind == "binary" and _is_binary_values(cur[prediction_column]):
         cat_extra.append(prediction_column)
-    plan = plan_columns(ref, cur, columns=columns, categorical=[*(categorical or []), *cat_extra], exclude=exclude)
-    profile = ReferenceProfile(ref, plan, xp=xp, bins=bins, min_count=min_count, cur_rows_hint=cur.height, cat_frame=cur)
+    plan = plan_columns(
+        ref, cur, columns=columns, categorical=[*(categorical or []), *cat_extra], exclude=exclude
+    )
+    profile = ReferenceProfile(
+        ref, plan, xp=xp, bins=bins, min_count=min_count, cur_rows_hint=cur.height, cat_frame=cur
+    )
     params = {
         "columns": plan.columns, "categorical": plan.categorical, "time_column": time_column, "window": window,
         "chunk_size": chunk_size, "alpha": alpha, "correction": correction, "bins": bins, "decide_by": decide_by,
@@ -146,7 +165,9 @@ def compare(
     windows = quality = None
     bounds = _window_bounds(cur, time_column, window, chunk_size)
     if bounds is not None:
-        windows = _windowed(profile, cur, bounds, roles, correction, alpha, decide_by, threshold, progress)
+        windows = _windowed(
+            profile, cur, bounds, roles, correction, alpha, decide_by, threshold, progress
+        )
     if prediction_column and label_column and task_kind is not None:
         quality = model_quality(xp, ref, cur, prediction_column, label_column, task_kind, bounds)
     elapsed = time.perf_counter() - started
@@ -157,11 +178,17 @@ def compare(
     )  # fmt: skip
 
 
-def _check_params(alpha, correction, bins, decide_by, threshold, min_count, window, chunk_size, time_column, task) -> None:  # type: ignore[no-untyped-def]
+def _check_params(
+    alpha, correction, bins, decide_by, threshold, min_count, window, chunk_size, time_column, task
+) -> None:  # type: ignore[no-untyped-def]
     if not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
-        raise ParameterError("alpha", "a number strictly between 0 and 1", alpha, "0.05 is customary.")
+        raise ParameterError(
+            "alpha", "a number strictly between 0 and 1", alpha, "0.05 is customary."
+        )
     if correction not in CORRECTIONS:
-        raise ParameterError("correction", "one of " + ", ".join(map(repr, CORRECTIONS)), correction)
+        raise ParameterError(
+            "correction", "one of " + ", ".join(map(repr, CORRECTIONS)), correction
+        )
     if not isinstance(bins, int) or isinstance(bins, bool) or bins < 2:
         raise ParameterError("bins", "an integer >= 2", bins, "10 is customary for PSI.")
     if decide_by not in DECIDE_BY:
@@ -176,14 +203,18 @@ def _check_params(alpha, correction, bins, decide_by, threshold, min_count, wind
     if window is not None and chunk_size is not None:
         raise ParameterError("window", "either `window` or `chunk_size`, not both", window)
     if window is not None and time_column is None:
-        raise ParameterError("time_column", "the timestamp column's name when `window` is given", None)
+        raise ParameterError(
+            "time_column", "the timestamp column's name when `window` is given", None
+        )
     if window is not None:
         if not isinstance(window, str):
             raise ParameterError("window", 'a duration string such as "1d" or "6h"', window)
         try:
             pl.Series([0], dtype=pl.Datetime("us")).dt.truncate(window)
         except Exception:
-            raise ParameterError("window", 'a polars duration string such as "1d", "6h", "30m", "1w"', window) from None
+            raise ParameterError(
+                "window", 'a polars duration string such as "1d", "6h", "30m", "1w"', window
+            ) from None
     if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
         raise ParameterError("chunk_size", "a positive integer number of rows", chunk_size)
     if task not in ("auto", "binary", "regression"):
@@ -214,7 +245,9 @@ def _is_binary_values(series: pl.Series) -> bool:
     return set(series.drop_nulls().unique().to_list()) <= {0, 1}
 
 
-def _table(plan, stats: dict[str, Any], roles, correction, alpha, decide_by, threshold) -> pl.DataFrame:  # type: ignore[no-untyped-def]
+def _table(
+    plan, stats: dict[str, Any], roles, correction, alpha, decide_by, threshold
+) -> pl.DataFrame:  # type: ignore[no-untyped-def]
     n_num = len(plan.numeric)
     kinds = ["numeric"] * n_num + ["categorical"] * len(plan.categorical)
     p_adj = adjust(stats["p_value"], correction)
@@ -241,7 +274,9 @@ def _table(plan, stats: dict[str, Any], roles, correction, alpha, decide_by, thr
 
 def _distributions(plan, stats: dict[str, Any]) -> pl.DataFrame:  # type: ignore[no-untyped-def]
     """Ref / current shares per bin (numeric) or category, for distribution charts."""
-    rows: dict[str, list[Any]] = {k: [] for k in ("column", "kind", "bin", "label", "left", "right", "ref_share", "cur_share")}
+    rows: dict[str, list[Any]] = {
+        k: [] for k in ("column", "kind", "bin", "label", "left", "right", "ref_share", "cur_share")
+    }
     n_num = len(plan.numeric)
     for i, col in enumerate(plan.columns):
         r = np.asarray(stats["ref_bins"][i], dtype=np.float64)
@@ -251,7 +286,9 @@ def _distributions(plan, stats: dict[str, Any]) -> pl.DataFrame:  # type: ignore
             e = np.asarray(stats["edges"][i], dtype=np.float64)
             lefts = np.concatenate([[-np.inf], e])
             rights = np.concatenate([e, [np.inf]])
-            keep = [k for k in range(len(rs)) if k == 0 or lefts[k] != rights[k]]  # drop empty duplicate-edge bins
+            keep = [
+                k for k in range(len(rs)) if k == 0 or lefts[k] != rights[k]
+            ]  # drop empty duplicate-edge bins
             labels = [_interval(lefts[k], rights[k]) for k in keep]
         else:
             keep = list(range(len(rs)))
@@ -280,7 +317,9 @@ def _window_bounds(cur: pl.DataFrame, time_column, window, chunk_size):  # type:
     if window is not None:
         ts = cur[time_column]
         if ts.null_count() == cur.height:
-            raise EmptyInputError(f"Time column {time_column!r} is all null, so window={window!r} yields no rows.")
+            raise EmptyInputError(
+                f"Time column {time_column!r} is all null, so window={window!r} yields no rows."
+            )
         starts = ts.dt.truncate(window)
         groups = (
             pl.DataFrame({"start": starts}).with_row_index("row")
@@ -292,7 +331,15 @@ def _window_bounds(cur: pl.DataFrame, time_column, window, chunk_size):  # type:
         if groups.height == 0:
             raise EmptyInputError(f"window={window!r} over {time_column!r} yields no rows.")
         ends = groups["start"].dt.offset_by(window)
-        return list(zip(groups["start"].to_list(), ends.to_list(), groups["offset"].to_list(), groups["n"].to_list(), strict=True))
+        return list(
+            zip(
+                groups["start"].to_list(),
+                ends.to_list(),
+                groups["offset"].to_list(),
+                groups["n"].to_list(),
+                strict=True,
+            )
+        )
     if chunk_size is not None:
         out = []
         for off in range(0, cur.height, chunk_size):
@@ -305,7 +352,9 @@ def _window_bounds(cur: pl.DataFrame, time_column, window, chunk_size):  # type:
     return None
 
 
-def _windowed(profile, cur, bounds, roles, correction, alpha, decide_by, threshold, progress) -> pl.DataFrame:  # type: ignore[no-untyped-def]
+def _windowed(
+    profile, cur, bounds, roles, correction, alpha, decide_by, threshold, progress
+) -> pl.DataFrame:  # type: ignore[no-untyped-def]
     from aiops_lab.progress import progress_bar
 
     parts = []
@@ -313,8 +362,9 @@ def _windowed(profile, cur, bounds, roles, correction, alpha, decide_by, thresho
     for start, end, offset, n in progress_bar(bounds, desc="drift windows", enabled=show):
         stats = profile.compare(cur.slice(offset, n))
         part = _table(profile.plan, stats, roles, correction, alpha, decide_by, threshold)
-        parts.append(part.with_columns(pl.lit(start).alias("window_start"), pl.lit(end).alias("window_end")))
+        parts.append(
+            part.with_columns(pl.lit(start).alias("window_start"), pl.lit(end).alias("window_end"))
+        )
     frame = pl.concat(parts, how="vertical_relaxed")
     lead = ["window_start", "window_end"]
     return frame.select(lead + [c for c in frame.columns if c not in lead])
-

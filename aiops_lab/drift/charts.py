@@ -22,7 +22,12 @@ _SIDES = alt.Scale(domain=["reference", "current"], range=["#667085", "#f79009"]
 
 def draw(result: DriftResult, kind: str, **kwargs: Any) -> alt.TopLevelMixin:
     """Dispatch to the chart named ``kind``."""
-    charts = {"overview": overview, "distribution": distribution, "timeline": timeline, "quality": quality}
+    charts = {
+        "overview": overview,
+        "distribution": distribution,
+        "timeline": timeline,
+        "quality": quality,
+    }
     if kind not in charts:
         raise ParameterError("kind", "one of " + ", ".join(map(repr, KINDS)), kind)
     return charts[kind](result, **kwargs)
@@ -38,7 +43,19 @@ def overview(result: DriftResult, *, top: int = 30) -> alt.TopLevelMixin:
     else:
         title = f"{decide_by} / threshold"
         cut = 1.0
-    tooltip = ["column", "kind", "role", "p_adjusted", "psi", "js", "ks", "chi2", "null_ref", "null_cur", "reason"]
+    tooltip = [
+        "column",
+        "kind",
+        "role",
+        "p_adjusted",
+        "psi",
+        "js",
+        "ks",
+        "chi2",
+        "null_ref",
+        "null_cur",
+        "reason",
+    ]
     bars = (
         alt.Chart(t)
         .mark_bar()
@@ -67,8 +84,18 @@ def distribution(result: DriftResult, column: str | None = None) -> alt.TopLevel
         raise ColumnNotFoundError(column, "this drift result", result.table["column"].to_list())
     long = pl.concat(
         [
-            d.select("bin", "label", pl.col("ref_share").alias("share"), pl.lit("reference").alias("sample")),
-            d.select("bin", "label", pl.col("cur_share").alias("share"), pl.lit("current").alias("sample")),
+            d.select(
+                "bin",
+                "label",
+                pl.col("ref_share").alias("share"),
+                pl.lit("reference").alias("sample"),
+            ),
+            d.select(
+                "bin",
+                "label",
+                pl.col("cur_share").alias("share"),
+                pl.lit("current").alias("sample"),
+            ),
         ]
     )
     order = d.sort("bin")["label"].to_list()
@@ -79,7 +106,11 @@ def distribution(result: DriftResult, column: str | None = None) -> alt.TopLevel
         alt.Chart(long)
         .mark_bar()
         .encode(
-            x=alt.X("label:N", sort=order, title="reference-quantile bin" if row["kind"] == "numeric" else "category"),
+            x=alt.X(
+                "label:N",
+                sort=order,
+                title="reference-quantile bin" if row["kind"] == "numeric" else "category",
+            ),
             xOffset=alt.XOffset("sample:N", sort=["reference", "current"]),
             y=alt.Y("share:Q", title="share of rows", axis=alt.Axis(format="%")),
             color=alt.Color("sample:N", scale=_SIDES, title=None),
@@ -93,7 +124,9 @@ def timeline(result: DriftResult, *, columns: list[str] | None = None) -> alt.To
     """Heatmap of severity per column and window; drifted cells outlined."""
     if result.windows is None:
         msg = "This result has no windows; call compare(..., time_column=..., window='1d') to get a timeline."
-        raise ParameterError("kind", "a chart this result can draw ('overview', 'distribution')", "timeline", msg)
+        raise ParameterError(
+            "kind", "a chart this result can draw ('overview', 'distribution')", "timeline", msg
+        )
     w = result.windows
     if columns is not None:
         w = w.filter(pl.col("column").is_in(columns))
@@ -105,10 +138,22 @@ def timeline(result: DriftResult, *, columns: list[str] | None = None) -> alt.To
     )
     cells = base.mark_rect().encode(
         color=alt.Color("severity_capped:Q", scale=alt.Scale(scheme="orangered"), title="severity"),
-        tooltip=["column", alt.Tooltip("window_start:T"), "p_adjusted", "psi", "null_cur", "drifted", "reason"],
+        tooltip=[
+            "column",
+            alt.Tooltip("window_start:T"),
+            "p_adjusted",
+            "psi",
+            "null_cur",
+            "drifted",
+            "reason",
+        ],
     )
-    marks = base.transform_filter(alt.datum.drifted).mark_point(shape="cross", color="black", size=30)
-    return (cells + marks).properties(title="Drift over time (x = drifted)", width=560, height=alt.Step(16))
+    marks = base.transform_filter(alt.datum.drifted).mark_point(
+        shape="cross", color="black", size=30
+    )
+    return (cells + marks).properties(
+        title="Drift over time (x = drifted)", width=560, height=alt.Step(16)
+    )
 
 
 def quality(result: DriftResult, *, metric: str | None = None) -> alt.TopLevelMixin:
@@ -128,5 +173,11 @@ def quality(result: DriftResult, *, metric: str | None = None) -> alt.TopLevelMi
             tooltip=["window_start:T", "value", "reference_value", "n_labeled"],
         )
     )
-    ref = alt.Chart(q.head(1)).mark_rule(strokeDash=[4, 4], color="#667085").encode(y="reference_value:Q")
-    return (line + ref).properties(title=f"Model quality: {metric} (dashed: reference)", width=560, height=200)
+    ref = (
+        alt.Chart(q.head(1))
+        .mark_rule(strokeDash=[4, 4], color="#667085")
+        .encode(y="reference_value:Q")
+    )
+    return (line + ref).properties(
+        title=f"Model quality: {metric} (dashed: reference)", width=560, height=200
+    )

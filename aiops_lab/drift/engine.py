@@ -81,7 +81,10 @@ class ReferenceProfile:
             self._ref_levels = [set(c) for c in self._ref_seen(to_numpy(self.ref_cat_counts))]
 
     def _ref_seen(self, counts: np.ndarray) -> list[list[str]]:
-        return [[lv for j, lv in enumerate(levels) if counts[i, j] > 0] for i, levels in enumerate(self.categories)]
+        return [
+            [lv for j, lv in enumerate(levels) if counts[i, j] > 0]
+            for i, levels in enumerate(self.categories)
+        ]
 
     def _map(self, fn: Callable[[Any], Any], items: list[Any]) -> list[Any]:
         if self._threads and len(items) > 1:
@@ -105,7 +108,17 @@ class ReferenceProfile:
         out: dict[str, Any] = {s: np.full(n_num + n_cat, np.nan) for s in STATISTICS}
         parts = self._map(lambda b: self._compare_block(b, cur), self.blocks)
         if parts:
-            for key in ("n_ref", "n_cur", "ks", "wasserstein", "wasserstein_norm", "psi", "js", "hellinger", "linf"):
+            for key in (
+                "n_ref",
+                "n_cur",
+                "ks",
+                "wasserstein",
+                "wasserstein_norm",
+                "psi",
+                "js",
+                "hellinger",
+                "linf",
+            ):
                 out[key][:n_num] = np.concatenate([p[key] for p in parts])
             const = np.concatenate([p["constant"] for p in parts])
         else:
@@ -132,7 +145,9 @@ class ReferenceProfile:
         out["null_p"] = null_rate_test(self.ref_nulls, n_ref_rows, cur_nulls, n_cur_rows)
         # primary test p-values
         if n_num:
-            out["ks_p"][:n_num] = ks_pvalue(out["ks"][:n_num], out["n_ref"][:n_num], out["n_cur"][:n_num])
+            out["ks_p"][:n_num] = ks_pvalue(
+                out["ks"][:n_num], out["n_ref"][:n_num], out["n_cur"][:n_num]
+            )
             out["p_value"][:n_num] = out["ks_p"][:n_num]
         if n_cat:
             out["p_value"][n_num:] = out["chi2_p"][n_num:]
@@ -142,7 +157,14 @@ class ReferenceProfile:
             if key not in ("n_ref", "n_cur", "null_ref", "null_cur", "null_p"):
                 out[key][untestable] = np.nan
         levels: list[list[str] | None] = [None] * n_num + list(self.categories)
-        out.update(reason=reason, ref_bins=ref_bins, cur_bins=cur_bins, edges=edges, unseen=unseen, levels=levels)
+        out.update(
+            reason=reason,
+            ref_bins=ref_bins,
+            cur_bins=cur_bins,
+            edges=edges,
+            unseen=unseen,
+            levels=levels,
+        )
         return out
 
     def _compare_block(self, block: _NumericBlock, cur: pl.DataFrame) -> dict[str, Any]:
@@ -153,8 +175,14 @@ class ReferenceProfile:
         div = K.divergences(xp, block.ref_bins, cur_bins)
         n_ref, n_cur = to_numpy(block.ref.n_valid), to_numpy(c.n_valid)
         # constant: one distinct value, the same on both sides
-        last_r = xp.take_along_axis(block.ref.values, xp.maximum(block.ref.n_valid - 1, xp.zeros_like(block.ref.n_valid))[:, None], axis=-1)[:, 0]
-        last_c = xp.take_along_axis(c.values, xp.maximum(c.n_valid - 1, xp.zeros_like(c.n_valid))[:, None], axis=-1)[:, 0]
+        last_r = xp.take_along_axis(
+            block.ref.values,
+            xp.maximum(block.ref.n_valid - 1, xp.zeros_like(block.ref.n_valid))[:, None],
+            axis=-1,
+        )[:, 0]
+        last_c = xp.take_along_axis(
+            c.values, xp.maximum(c.n_valid - 1, xp.zeros_like(c.n_valid))[:, None], axis=-1
+        )[:, 0]
         first_r, first_c = block.ref.values[:, 0], c.values[:, 0]
         constant = to_numpy((first_r == last_r) & (first_c == last_c) & (first_r == first_c))
         w_np = to_numpy(w)
@@ -176,7 +204,14 @@ class ReferenceProfile:
         cols = self.plan.categorical
         codes = np.full((len(cols), cur.height), -1, dtype=np.int32)
         for i, c in enumerate(cols):
-            codes[i] = cur[c].cast(pl.Utf8).cast(pl.Enum(self.categories[i])).to_physical().fill_null(-1).to_numpy()
+            codes[i] = (
+                cur[c]
+                .cast(pl.Utf8)
+                .cast(pl.Enum(self.categories[i]))
+                .to_physical()
+                .fill_null(-1)
+                .to_numpy()
+            )
         cur_counts = K.category_counts(xp, from_numpy(codes, xp), self._n_levels, 0)
         chi2, dof = K.chi2_statistic(xp, self.ref_cat_counts, cur_counts)
         div = K.divergences(xp, self.ref_cat_counts, cur_counts)
@@ -187,7 +222,13 @@ class ReferenceProfile:
             k = len(levels)
             ref_bins.append(rc[i, :k])
             cur_bins.append(cc[i, :k])
-            unseen.append([lv for j, lv in enumerate(levels) if cc[i, j] > 0 and lv not in self._ref_levels[i]])
+            unseen.append(
+                [
+                    lv
+                    for j, lv in enumerate(levels)
+                    if cc[i, j] > 0 and lv not in self._ref_levels[i]
+                ]
+            )
         return {
             "n_ref": rc.sum(axis=1).astype(np.float64),
             "n_cur": cc.sum(axis=1).astype(np.float64),
@@ -209,7 +250,9 @@ class ReferenceProfile:
             elif n_c == 0:
                 reasons.append("no non-null values in the current data")
             elif n_r < self.min_count or n_c < self.min_count:
-                reasons.append(f"too few values (reference {n_r}, current {n_c}; min_count={self.min_count})")
+                reasons.append(
+                    f"too few values (reference {n_r}, current {n_c}; min_count={self.min_count})"
+                )
             elif constant[i]:
                 reasons.append("constant: one and the same value on both sides")
             else:

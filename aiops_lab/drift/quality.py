@@ -18,7 +18,9 @@ __all__ = ["METRICS", "model_quality", "resolve_task"]
 METRICS = {"binary": ("auc", "accuracy", "positive_rate"), "regression": ("mae", "rmse", "bias")}
 
 
-def resolve_task(ref: pl.DataFrame, cur: pl.DataFrame, label: str | None, prediction: str | None, task: str) -> str | None:
+def resolve_task(
+    ref: pl.DataFrame, cur: pl.DataFrame, label: str | None, prediction: str | None, task: str
+) -> str | None:
     """Decide "binary" or "regression" (None without labels and predictions)."""
     if label is None or prediction is None:
         return None if task == "auto" else task
@@ -34,7 +36,9 @@ def resolve_task(ref: pl.DataFrame, cur: pl.DataFrame, label: str | None, predic
                 raise InputError(msg)
     if task != "auto":
         return task
-    values = set(pl.concat([ref[label], cur[label]]).drop_nulls().cast(pl.Float64).unique().to_list())
+    values = set(
+        pl.concat([ref[label], cur[label]]).drop_nulls().cast(pl.Float64).unique().to_list()
+    )
     return "binary" if values <= {0.0, 1.0} else "regression"
 
 
@@ -46,13 +50,25 @@ def _scores(xp: Any, pred: np.ndarray, label: np.ndarray, task: str) -> dict[str
         is_score = not np.all((pred == 0) | (pred == 1))
         hard = (pred >= 0.5).astype(np.float64) if is_score else pred
         auc = K.auc(xp, from_numpy(pred, xp), from_numpy(label, xp)) if is_score else math.nan
-        return {"auc": auc, "accuracy": float(np.mean(hard == label)), "positive_rate": float(np.mean(label))}
+        return {
+            "auc": auc,
+            "accuracy": float(np.mean(hard == label)),
+            "positive_rate": float(np.mean(label)),
+        }
     err = pred - label
-    return {"mae": float(np.mean(np.abs(err))), "rmse": float(np.sqrt(np.mean(err**2))), "bias": float(np.mean(err))}
+    return {
+        "mae": float(np.mean(np.abs(err))),
+        "rmse": float(np.sqrt(np.mean(err**2))),
+        "bias": float(np.mean(err)),
+    }
 
 
 def _labeled(frame: pl.DataFrame, prediction: str, label: str) -> tuple[np.ndarray, np.ndarray]:
-    sub = frame.select(pl.col(prediction).cast(pl.Float64), pl.col(label).cast(pl.Float64)).drop_nulls().drop_nans()
+    sub = (
+        frame.select(pl.col(prediction).cast(pl.Float64), pl.col(label).cast(pl.Float64))
+        .drop_nulls()
+        .drop_nans()
+    )
     return sub[prediction].to_numpy(), sub[label].to_numpy()
 
 
@@ -72,7 +88,18 @@ def model_quality(
     """
     ref_scores = _scores(xp, *_labeled(ref, prediction, label), task)
     windows = bounds or [(None, None, 0, cur.height)]
-    rows: dict[str, list[Any]] = {k: [] for k in ("window_start", "window_end", "metric", "value", "reference_value", "n_labeled", "n_rows")}
+    rows: dict[str, list[Any]] = {
+        k: []
+        for k in (
+            "window_start",
+            "window_end",
+            "metric",
+            "value",
+            "reference_value",
+            "n_labeled",
+            "n_rows",
+        )
+    }
     for start, end, offset, n in windows:
         pred, lab = _labeled(cur.slice(offset, n), prediction, label)
         scores = _scores(xp, pred, lab, task)

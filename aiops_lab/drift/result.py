@@ -48,7 +48,9 @@ def decide(
     return frame.with_columns(
         drifted.fill_null(False).alias("drifted"),
         severity.alias("severity"),
-        ((pl.col("null_p_adjusted") < alpha) & (pl.col("role") != "label")).fill_null(False).alias("null_drifted"),
+        ((pl.col("null_p_adjusted") < alpha) & (pl.col("role") != "label"))
+        .fill_null(False)
+        .alias("null_drifted"),
     )
 
 
@@ -192,7 +194,9 @@ class DriftResult(Result):
         if rows.height:
             out["quality_reference"] = rows["reference_value"][0]
             out["quality_latest"] = rows["value"][-1]
-            out["quality_worst"] = rows["value"].max() if metric in ("mae", "rmse") else rows["value"].min()
+            out["quality_worst"] = (
+                rows["value"].max() if metric in ("mae", "rmse") else rows["value"].min()
+            )
         return out
 
     @property
@@ -203,7 +207,16 @@ class DriftResult(Result):
         out = super().metrics()
         for row in self._table.iter_rows(named=True):
             key = _metric_key(row["column"])
-            for stat in ("p_adjusted", "psi", "js", "ks", "wasserstein_norm", "chi2", "null_cur", "null_p_adjusted"):
+            for stat in (
+                "p_adjusted",
+                "psi",
+                "js",
+                "ks",
+                "wasserstein_norm",
+                "chi2",
+                "null_cur",
+                "null_p_adjusted",
+            ):
                 value = row.get(stat)
                 if value is not None and math.isfinite(value):
                     out[f"{key}.{stat}"] = float(value)

@@ -123,7 +123,9 @@ def plan_columns(
     skipped: dict[str, str] = {}
     if columns is not None:
         if isinstance(columns, str):
-            raise ParameterError("columns", "a list of column names", columns, f"Use columns=[{columns!r}].")
+            raise ParameterError(
+                "columns", "a list of column names", columns, f"Use columns=[{columns!r}]."
+            )
         wanted = list(dict.fromkeys(columns))
         if not wanted:
             raise ParameterError("columns", "at least one column name", columns)
@@ -154,7 +156,9 @@ def plan_columns(
             numeric.append(c)
         elif _is_categorical(rt) and _is_categorical(ct):
             if columns is None and rt == pl.Utf8 and _id_like(ref[c]):
-                skipped[c] = "identifier-like (mostly distinct values); pass it in `columns=` to compare"
+                skipped[c] = (
+                    "identifier-like (mostly distinct values); pass it in `columns=` to compare"
+                )
             else:
                 cats.append(c)
         elif (_is_numeric(rt) or _is_categorical(rt)) and (_is_numeric(ct) or _is_categorical(ct)):
@@ -172,9 +176,11 @@ def plan_columns(
         else:
             skipped[c] = f"type {rt} is not compared (numbers, strings, booleans, categoricals are)"
     if not numeric and not cats:
-        msg = "No column left to compare" + (
-            f" (skipped: {skipped})" if skipped else ""
-        ) + ". Pass `columns=[...]` with numeric or categorical columns."
+        msg = (
+            "No column left to compare"
+            + (f" (skipped: {skipped})" if skipped else "")
+            + ". Pass `columns=[...]` with numeric or categorical columns."
+        )
         raise InputError(msg)
     return ColumnPlan(numeric, cats, skipped)
 
@@ -219,7 +225,9 @@ def category_codes(
     for i, c in enumerate(columns):
         r = ref[c].cast(pl.Utf8)
         k = cur[c].cast(pl.Utf8)
-        levels = sorted(set(r.drop_nulls().unique().to_list()) | set(k.drop_nulls().unique().to_list()))
+        levels = sorted(
+            set(r.drop_nulls().unique().to_list()) | set(k.drop_nulls().unique().to_list())
+        )
         enum = pl.Enum(levels)
         ref_codes[i] = r.cast(enum).to_physical().fill_null(-1).to_numpy()
         cur_codes[i] = k.cast(enum).to_physical().fill_null(-1).to_numpy()

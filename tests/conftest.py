@@ -1,0 +1,39 @@
+"""Shared fixtures: the array namespaces every kernel test runs on."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+
+def _namespaces() -> list:
+    out = [pytest.param("numpy", id="numpy"), pytest.param("array_api_strict", id="array_api_strict")]
+    if importlib.util.find_spec("cupy") is not None:
+        out.append(pytest.param("cupy", id="cupy"))
+    return out
+
+
+@pytest.fixture(params=_namespaces())
+def xp(request):
+    """An array namespace: NumPy (through array_api_compat), array_api_strict, CuPy if a GPU works."""
+    name = request.param
+    if name == "numpy":
+        import array_api_compat.numpy as mod
+    elif name == "array_api_strict":
+        mod = pytest.importorskip("array_api_strict")
+    else:
+        from aiops_lab.backend import backend_info
+
+        try:
+            backend_info("cupy")
+        except Exception as exc:
+            pytest.skip(f"cupy not usable: {exc}")
+        import array_api_compat.cupy as mod
+    return mod
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(12345)
