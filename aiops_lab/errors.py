@@ -15,11 +15,11 @@ __all__ = [
     "EmptyInputError",
     "InputError",
     "MissingDependencyError",
+    "NotifyError",
     "ParameterError",
     "ReportError",
     "SchemaMismatchError",
     "TrackingError",
-    "NotifyError",
 ]
 
 

@@ -90,9 +90,7 @@ class Result:
         """
         out: dict[str, float] = {}
         for key, value in self.summary.items():
-            if isinstance(value, bool):
-                out[key] = float(value)
-            elif isinstance(value, (int, float)) and math.isfinite(value):
+            if isinstance(value, bool) or (isinstance(value, (int, float)) and math.isfinite(value)):
                 out[key] = float(value)
         return out
 

@@ -17,8 +17,8 @@ import polars as pl
 from aiops_lab.backend import get_namespace
 from aiops_lab.drift.engine import ReferenceProfile
 from aiops_lab.drift.quality import model_quality, resolve_task
-from aiops_lab.drift.result import DECIDE_BY, DriftResult, decide
-from aiops_lab.drift.sources import plan_columns, read_frame
+from aiops_lab.drift.result import DECIDE_BY, Decision, DriftResult, decide
+from aiops_lab.drift.sources import ColumnPlan, plan_columns, read_frame
 from aiops_lab.errors import ColumnNotFoundError, EmptyInputError, InputError, ParameterError
 from aiops_lab.pvalues import CORRECTIONS, adjust
 
@@ -40,6 +40,7 @@ def compare(
     decide_by: str = "p_value",
     threshold: float | None = None,
     min_count: int = 5,
+    null_tolerance: float = 0.01,
     prediction_column: str | None = None,
     label_column: str | None = None,
     task: str = "auto",
@@ -86,6 +87,9 @@ def compare(
         hellinger 0.1, wasserstein_norm 0.1).
     min_count : int
         Fewer non-null values than this on either side leaves a column untested.
+    null_tolerance : float
+        A change in the share of missing values is flagged (``null_drifted``) when it
+        is significant and at least this large (default 0.01, one percentage point).
     prediction_column, label_column : str, optional
         Model output and ground truth; with both, realized model quality is computed
         per window (rows whose label has not arrived yet are left out).
@@ -151,7 +155,7 @@ def compare(
     params = {
         "columns": plan.columns, "categorical": plan.categorical, "time_column": time_column, "window": window,
         "chunk_size": chunk_size, "alpha": alpha, "correction": correction, "bins": bins, "decide_by": decide_by,
-        "threshold": threshold, "min_count": min_count, "prediction_column": prediction_column,
+        "threshold": threshold, "min_count": min_count, "null_tolerance": null_tolerance, "prediction_column": prediction_column,
         "label_column": label_column, "task": task_kind, "backend": info.name,
     }  # fmt: skip
     roles = {c: "feature" for c in plan.columns}
@@ -160,14 +164,13 @@ def compare(
     if label_column in roles:
         roles[label_column] = "label"
     overall = profile.compare(cur)
-    table = _table(plan, overall, roles, correction, alpha, decide_by, threshold)
+    rule = Decision(alpha, correction, decide_by, threshold, null_tolerance)
+    table = _table(plan, overall, roles, rule)
     distributions = _distributions(plan, overall)
     windows = quality = None
     bounds = _window_bounds(cur, time_column, window, chunk_size)
     if bounds is not None:
-        windows = _windowed(
-            profile, cur, bounds, roles, correction, alpha, decide_by, threshold, progress
-        )
+        windows = _windowed(profile, cur, bounds, roles, rule, progress)
     if prediction_column and label_column and task_kind is not None:
         quality = model_quality(xp, ref, cur, prediction_column, label_column, task_kind, bounds)
     elapsed = time.perf_counter() - started
@@ -245,12 +248,10 @@ def _is_binary_values(series: pl.Series) -> bool:
     return set(series.drop_nulls().unique().to_list()) <= {0, 1}
 
 
-def _table(
-    plan, stats: dict[str, Any], roles, correction, alpha, decide_by, threshold
-) -> pl.DataFrame:  # type: ignore[no-untyped-def]
+def _table(plan: ColumnPlan, stats: dict[str, Any], roles: dict[str, str], rule: Decision) -> pl.DataFrame:
     n_num = len(plan.numeric)
     kinds = ["numeric"] * n_num + ["categorical"] * len(plan.categorical)
-    p_adj = adjust(stats["p_value"], correction)
+    p_adj = adjust(stats["p_value"], rule.correction)
     frame = pl.DataFrame(
         {
             "column": plan.columns,
@@ -269,7 +270,7 @@ def _table(
         pl.Series("unseen", [", ".join(u[:10]) or None for u in stats["unseen"]], dtype=pl.Utf8),
         pl.Series("reason", stats["reason"], dtype=pl.Utf8),
     )
-    return decide(frame, decide_by, threshold, alpha, correction)
+    return decide(frame, rule)
 
 
 def _distributions(plan, stats: dict[str, Any]) -> pl.DataFrame:  # type: ignore[no-untyped-def]
@@ -353,15 +354,20 @@ def _window_bounds(cur: pl.DataFrame, time_column, window, chunk_size):  # type:
 
 
 def _windowed(
-    profile, cur, bounds, roles, correction, alpha, decide_by, threshold, progress
-) -> pl.DataFrame:  # type: ignore[no-untyped-def]
+    profile: ReferenceProfile,
+    cur: pl.DataFrame,
+    bounds: list[tuple[Any, Any, int, int]],
+    roles: dict[str, str],
+    rule: Decision,
+    progress: bool | None,
+) -> pl.DataFrame:
     from aiops_lab.progress import progress_bar
 
     parts = []
     show = progress if progress is not None else len(bounds) > 5
     for start, end, offset, n in progress_bar(bounds, desc="drift windows", enabled=show):
         stats = profile.compare(cur.slice(offset, n))
-        part = _table(profile.plan, stats, roles, correction, alpha, decide_by, threshold)
+        part = _table(profile.plan, stats, roles, rule)
         parts.append(
             part.with_columns(pl.lit(start).alias("window_start"), pl.lit(end).alias("window_end"))
         )

@@ -24,7 +24,7 @@ from aiops_lab.drift import kernels as K
 from aiops_lab.drift.sources import ColumnPlan, category_codes, null_counts, numeric_matrix
 from aiops_lab.pvalues import chi2_pvalue, ks_pvalue, null_rate_test
 
-__all__ = ["ReferenceProfile", "STATISTICS"]
+__all__ = ["STATISTICS", "ReferenceProfile"]
 
 #: the statistics every comparison returns, one value per column
 STATISTICS = (

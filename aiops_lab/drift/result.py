@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
     from aiops_lab.backend import BackendInfo
     from aiops_lab.drift.widgets import DriftExplorer
 
-__all__ = ["DECIDE_BY", "DEFAULT_THRESHOLDS", "DriftResult", "decide"]
+__all__ = ["DECIDE_BY", "DEFAULT_THRESHOLDS", "Decision", "DriftResult", "decide"]
 
 #: distance-based decisions and their default thresholds
 DEFAULT_THRESHOLDS = {"psi": 0.2, "js": 0.1, "hellinger": 0.1, "wasserstein_norm": 0.1}
@@ -25,26 +26,36 @@ DECIDE_BY = ("p_value", *DEFAULT_THRESHOLDS)
 DATASET_DRIFT_SHARE = 0.5
 
 
-def decide(
-    frame: pl.DataFrame, decide_by: str, threshold: float | None, alpha: float, correction: str
-) -> pl.DataFrame:
+@dataclass(frozen=True)
+class Decision:
+    """How a column is judged drifted (see :func:`aiops_lab.drift.compare`)."""
+
+    alpha: float = 0.05
+    correction: str = "bh"
+    decide_by: str = "p_value"
+    threshold: float | None = None
+    null_tolerance: float = 0.01
+
+
+def decide(frame: pl.DataFrame, rule: Decision) -> pl.DataFrame:
     """Add ``drifted``, ``severity`` (larger = worse; for ranking) and the null-rate verdict.
 
     ``null_drifted`` flags a change in the share of missing values (corrected
-    ``null_p`` below ``alpha``); labels are exempt, since delayed labels are missing
-    by design.
+    ``null_p`` below ``alpha`` and a change of at least ``null_tolerance`` in the
+    share); labels are exempt, since delayed labels are missing by design.
     """
     from aiops_lab.pvalues import adjust
 
-    null_adj = adjust(frame["null_p"].fill_null(float("nan")).to_numpy(), correction)
+    alpha = rule.alpha
+    null_adj = adjust(frame["null_p"].fill_null(float("nan")).to_numpy(), rule.correction)
     frame = frame.with_columns(pl.Series("null_p_adjusted", null_adj).fill_nan(None))
-    if decide_by == "p_value":
+    if rule.decide_by == "p_value":
         drifted = pl.col("p_adjusted") < alpha
         severity = -pl.col("p_adjusted").clip(1e-300, 1.0).log10()
     else:
-        cut = threshold if threshold is not None else DEFAULT_THRESHOLDS[decide_by]
-        drifted = pl.col(decide_by) > cut
-        severity = pl.col(decide_by) / cut
+        cut = rule.threshold if rule.threshold is not None else DEFAULT_THRESHOLDS[rule.decide_by]
+        drifted = pl.col(rule.decide_by) > cut
+        severity = pl.col(rule.decide_by) / cut
     return frame.with_columns(
         drifted.fill_null(False).alias("drifted"),
         severity.alias("severity"),

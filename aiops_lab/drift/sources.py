@@ -24,7 +24,7 @@ from aiops_lab.errors import (
     SchemaMismatchError,
 )
 
-__all__ = ["ColumnPlan", "plan_columns", "read_frame", "numeric_matrix", "category_codes"]
+__all__ = ["ColumnPlan", "category_codes", "numeric_matrix", "plan_columns", "read_frame"]
 
 _READERS = {
     ".parquet": pl.read_parquet,
@@ -37,16 +37,25 @@ _READERS = {
     ".ndjson": pl.read_ndjson,
     ".jsonl": pl.read_ndjson,
 }
+#: prefix naming a bundled dataset instead of a file: "bundled:credit_reference"
+BUNDLED = "bundled:"
 #: share of distinct values above which a string column is treated as an identifier
 _ID_LIKE_SHARE = 0.5
 
 
 def read_frame(data: Any, name: str) -> pl.DataFrame:
-    """Turn ``data`` into a polars DataFrame; ``name`` ("reference"/"current") is for errors."""
+    """Turn ``data`` into a polars DataFrame; ``name`` ("reference"/"current") is for errors.
+
+    A string ``"bundled:NAME"`` loads the bundled dataset NAME (see ``aiops-lab datasets``).
+    """
     if isinstance(data, pl.DataFrame):
         frame = data
     elif isinstance(data, pl.LazyFrame):
         frame = data.collect()
+    elif isinstance(data, str) and data.startswith(BUNDLED):
+        from aiops_lab import datasets
+
+        frame = datasets.load(data[len(BUNDLED) :])
     elif isinstance(data, (str, Path)):
         path = Path(data).expanduser()
         if not path.exists():
