@@ -108,11 +108,8 @@ def backend_info(backend: str | None = None) -> BackendInfo:
 def get_namespace(backend: str | None = None) -> tuple[Any, BackendInfo]:
     """Return the array namespace for ``backend`` and the :class:`BackendInfo` behind it."""
     info = backend_info(backend)
-    if info.name == "cupy":
-        import array_api_compat.cupy as xp
-    else:
-        import array_api_compat.numpy as xp
-    return xp, info
+    module = "array_api_compat.cupy" if info.name == "cupy" else "array_api_compat.numpy"
+    return importlib.import_module(module), info
 
 
 def namespace_of(*arrays: Any) -> Any:
@@ -138,7 +135,7 @@ def to_numpy(array: Any) -> np.ndarray:
     if isinstance(array, np.ndarray):
         return array
     if array_api_compat.is_cupy_array(array):
-        return array.get()  # type: ignore[no-any-return]
+        return array.get()  # type: ignore[no-any-return,unused-ignore]
     try:
         return np.from_dlpack(array)
     except Exception:

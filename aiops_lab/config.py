@@ -27,7 +27,7 @@ _local = threading.local()
 def _current() -> dict[str, Any]:
     if not hasattr(_local, "config"):
         _local.config = dict(_global)
-    return _local.config  # type: ignore[no-any-return]
+    return _local.config  # type: ignore[no-any-return,unused-ignore]
 
 
 _global: dict[str, Any] = dict(_DEFAULTS)
@@ -35,9 +35,7 @@ _global: dict[str, Any] = dict(_DEFAULTS)
 
 def _check(backend: str | None) -> None:
     if backend is not None and backend not in BACKENDS:
-        raise ParameterError(
-            "backend", "one of " + ", ".join(repr(b) for b in BACKENDS), backend
-        )
+        raise ParameterError("backend", "one of " + ", ".join(repr(b) for b in BACKENDS), backend)
 
 
 def get_config() -> dict[str, Any]:

@@ -10,7 +10,9 @@ __all__ = ["progress_bar"]
 T = TypeVar("T")
 
 
-def progress_bar(items: Iterable[T], *, desc: str, enabled: bool = True, total: int | None = None) -> Iterator[T]:
+def progress_bar(
+    items: Iterable[T], *, desc: str, enabled: bool = True, total: int | None = None
+) -> Iterator[T]:
     """Iterate over ``items`` showing progress (tqdm.auto picks widget or terminal)."""
     if not enabled:
         yield from items

@@ -91,14 +91,17 @@ def null_rate_test(null_ref: Any, n_ref: Any, null_cur: Any, n_cur: Any) -> np.n
     if ok.any():
         t = total[ok]
         obs = np.stack([a[ok], b[ok], c[ok], d[ok]])
-        exp = np.stack(
-            [
-                rows[0, ok] * cols[0, ok],
-                rows[0, ok] * cols[1, ok],
-                rows[1, ok] * cols[0, ok],
-                rows[1, ok] * cols[1, ok],
-            ]
-        ) / t
+        exp = (
+            np.stack(
+                [
+                    rows[0, ok] * cols[0, ok],
+                    rows[0, ok] * cols[1, ok],
+                    rows[1, ok] * cols[0, ok],
+                    rows[1, ok] * cols[1, ok],
+                ]
+            )
+            / t
+        )
         chi2 = ((obs - exp) ** 2 / exp).sum(axis=0)
         out[ok] = stats.chi2.sf(chi2, 1)
     return out

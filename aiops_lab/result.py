@@ -90,7 +90,9 @@ class Result:
         """
         out: dict[str, float] = {}
         for key, value in self.summary.items():
-            if isinstance(value, bool) or (isinstance(value, (int, float)) and math.isfinite(value)):
+            if isinstance(value, bool) or (
+                isinstance(value, (int, float)) and math.isfinite(value)
+            ):
                 out[key] = float(value)
         return out
 
@@ -161,9 +163,7 @@ class Result:
         parts.append("</div>")
         return "".join(parts)
 
-    def _repr_mimebundle_(
-        self, include: Any = None, exclude: Any = None
-    ) -> dict[str, Any]:
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         bundle: dict[str, Any] = {"text/plain": repr(self)}
         try:
             bundle["text/html"] = self._repr_html_()

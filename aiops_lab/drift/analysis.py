@@ -183,7 +183,7 @@ def compare(
 
 def _check_params(
     alpha, correction, bins, decide_by, threshold, min_count, window, chunk_size, time_column, task
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     if not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
         raise ParameterError(
             "alpha", "a number strictly between 0 and 1", alpha, "0.05 is customary."
@@ -248,7 +248,9 @@ def _is_binary_values(series: pl.Series) -> bool:
     return set(series.drop_nulls().unique().to_list()) <= {0, 1}
 
 
-def _table(plan: ColumnPlan, stats: dict[str, Any], roles: dict[str, str], rule: Decision) -> pl.DataFrame:
+def _table(
+    plan: ColumnPlan, stats: dict[str, Any], roles: dict[str, str], rule: Decision
+) -> pl.DataFrame:
     n_num = len(plan.numeric)
     kinds = ["numeric"] * n_num + ["categorical"] * len(plan.categorical)
     p_adj = adjust(stats["p_value"], rule.correction)
@@ -273,7 +275,7 @@ def _table(plan: ColumnPlan, stats: dict[str, Any], roles: dict[str, str], rule:
     return decide(frame, rule)
 
 
-def _distributions(plan, stats: dict[str, Any]) -> pl.DataFrame:  # type: ignore[no-untyped-def]
+def _distributions(plan: ColumnPlan, stats: dict[str, Any]) -> pl.DataFrame:
     """Ref / current shares per bin (numeric) or category, for distribution charts."""
     rows: dict[str, list[Any]] = {
         k: [] for k in ("column", "kind", "bin", "label", "left", "right", "ref_share", "cur_share")
@@ -313,9 +315,11 @@ def _interval(lo: float, hi: float) -> str:
     return f"[{a}, {b})"
 
 
-def _window_bounds(cur: pl.DataFrame, time_column, window, chunk_size):  # type: ignore[no-untyped-def]
+def _window_bounds(
+    cur: pl.DataFrame, time_column: str | None, window: str | None, chunk_size: int | None
+) -> list[tuple[Any, Any, int, int]] | None:
     """(start label, end label, row offset, row count) per window of the sorted current frame."""
-    if window is not None:
+    if window is not None and time_column is not None:
         ts = cur[time_column]
         if ts.null_count() == cur.height:
             raise EmptyInputError(

@@ -22,7 +22,7 @@ _SIDES = alt.Scale(domain=["reference", "current"], range=["#667085", "#f79009"]
 
 def draw(result: DriftResult, kind: str, **kwargs: Any) -> alt.TopLevelMixin:
     """Dispatch to the chart named ``kind``."""
-    charts = {
+    charts: dict[str, Any] = {
         "overview": overview,
         "distribution": distribution,
         "timeline": timeline,
@@ -101,7 +101,10 @@ def distribution(result: DriftResult, column: str | None = None) -> alt.TopLevel
     order = d.sort("bin")["label"].to_list()
     row = result.table.filter(pl.col("column") == column).row(0, named=True)
     p = row["p_adjusted"]
-    detail = f"corrected p = {p:.3g}" if p is not None else (row["reason"] or "")
+    if p is None:
+        detail = row["reason"] or ""
+    else:
+        detail = "corrected p < 1e-300" if p == 0 else f"corrected p = {p:.3g}"
     return (
         alt.Chart(long)
         .mark_bar()
@@ -137,6 +140,7 @@ def timeline(result: DriftResult, *, columns: list[str] | None = None) -> alt.To
         y=alt.Y("column:N", sort=order, title=None),
     )
     cells = base.mark_rect().encode(
+        x2="window_end:T",
         color=alt.Color("severity_capped:Q", scale=alt.Scale(scheme="orangered"), title="severity"),
         tooltip=[
             "column",

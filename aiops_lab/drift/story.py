@@ -29,9 +29,15 @@ def verdict(result: DriftResult) -> str:
                      f"({s['drift_share']:.0%}) differ from the reference at alpha = {s['alpha']} "
                      f"({s['correction']} correction).")  # fmt: skip
         if s["drifted_columns"]:
-            lines.append("Most affected: " + ", ".join(f"`{c}`" for c in s["drifted_columns"][:5]) + ".")
+            lines.append(
+                "Most affected: " + ", ".join(f"`{c}`" for c in s["drifted_columns"][:5]) + "."
+            )
         if s["null_drifted_columns"]:
-            lines.append("The share of missing values changed in " + ", ".join(f"`{c}`" for c in s["null_drifted_columns"]) + ".")
+            lines.append(
+                "The share of missing values changed in "
+                + ", ".join(f"`{c}`" for c in s["null_drifted_columns"])
+                + "."
+            )
     if "first_drift" in s:
         lines.append(f"The first window with drift starts {_when(s['first_drift'])}.")
     if s.get("prediction_drift"):
@@ -40,7 +46,11 @@ def verdict(result: DriftResult) -> str:
         lines.append(f"Realized {s['quality_metric']}: {s['quality_reference']:.3f} on the reference, "
                      f"{s['quality_latest']:.3f} in the latest labeled window (worst {s['quality_worst']:.3f}).")  # fmt: skip
     if result.skipped:
-        lines.append("Not compared: " + "; ".join(f"`{c}` ({why})" for c, why in result.skipped.items()) + ".")
+        lines.append(
+            "Not compared: "
+            + "; ".join(f"`{c}` ({why})" for c, why in result.skipped.items())
+            + "."
+        )
     return "\n\n".join(lines)
 
 
@@ -59,17 +69,27 @@ def next_steps(result: DriftResult) -> list[str]:
                      "look for a broken upstream pipeline before blaming the world.")  # fmt: skip
     if s.get("quality_metric") and s.get("quality_latest") is not None:
         drop = s["quality_reference"] - s["quality_worst"]
-        worse = drop > 0.02 if s["quality_metric"] in ("auc", "accuracy") else s["quality_worst"] > 1.1 * s["quality_reference"]
+        worse = (
+            drop > 0.02
+            if s["quality_metric"] in ("auc", "accuracy")
+            else s["quality_worst"] > 1.1 * s["quality_reference"]
+        )
         if worse:
             steps.append(f"Model quality fell ({s['quality_metric']} {s['quality_reference']:.3f} -> "
                          f"{s['quality_worst']:.3f}): plan retraining on recent labeled data, and recalibrate.")  # fmt: skip
     if s.get("prediction_drift"):
-        steps.append("Predictions drifted: check the positive rate and any downstream thresholds or budgets tied to it.")
+        steps.append(
+            "Predictions drifted: check the positive rate and any downstream thresholds or budgets tied to it."
+        )
     if result.quality is not None:
         pending = result.quality.filter(pl.col("n_labeled") == 0)["window_start"].n_unique()
         if pending:
-            steps.append(f"{pending} recent windows have no labels yet: rerun when they arrive to confirm the quality trend.")
-    numeric = t.filter(pl.col("drifted") & (pl.col("kind") == "numeric") & (pl.col("role") == "feature"))
+            steps.append(
+                f"{pending} recent windows have no labels yet: rerun when they arrive to confirm the quality trend."
+            )
+    numeric = t.filter(
+        pl.col("drifted") & (pl.col("kind") == "numeric") & (pl.col("role") == "feature")
+    )
     if numeric.height:
         cols = ", ".join(f"`{c}`" for c in numeric["column"].head(5))
         steps.append(f"Compare the distributions of {cols} with the business calendar (campaigns, pricing, "
