@@ -1,0 +1,804 @@
+"""Headless reports: run a report notebook, keep it, and publish a code-free HTML page.
+
+A report is a notebook in ``notebooks/`` with one cell tagged ``parameters`` and a last
+cell that calls :func:`emit` with its result. :func:`run_report` executes it with
+papermill in a fresh kernel and writes, for each run::
+
+    <output_dir>/<kind>-<UTC timestamp>/<kind>.ipynb    the executed notebook
+    <output_dir>/<kind>-<UTC timestamp>/<kind>.html     code-free, offline HTML report
+    <output_dir>/<kind>-<UTC timestamp>/result.json     the result's ``to_dict()``
+    <output_dir>/<kind>-latest.html, <kind>-latest.json copies of the newest good run
+
+Every file is written to a temporary name in its folder and then renamed, so a reader
+never sees half a file. A notebook that fails keeps its executed copy, with the error
+marked, as ``<kind>.failed.ipynb`` in its run folder; no HTML is written and
+:class:`~aiops_lab.errors.ReportError` says which cell failed and where the notebook is.
+
+The kernel runs with its working directory set to the run folder, so anything the
+notebook saves lands beside the report. Parameter values that name existing relative
+paths are made absolute first, so they still resolve against the caller's directory.
+
+>>> from aiops_lab.reporting import run_report, format_summary
+>>> outcome = run_report("drift", parameters={"threshold": 0.2})  # doctest: +SKIP
+>>> print(format_summary(outcome))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import logging
+import math
+import os
+import re
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from aiops_lab.alerts import check_url
+from aiops_lab.display import REPORT_ENV
+from aiops_lab.errors import (
+    AiopsLabError,
+    MissingDependencyError,
+    NotifyError,
+    ParameterError,
+    ReportError,
+    TrackingError,
+)
+from aiops_lab.tracking import check_model_args
+
+__all__ = [
+    "EXIT_ALERT",
+    "EXIT_ERROR",
+    "EXIT_OK",
+    "EXIT_PARTIAL",
+    "REPORTS",
+    "RESULT_PATH_ENV",
+    "ReportOutcome",
+    "emit",
+    "format_summary",
+    "notebook_path",
+    "notebooks_dir",
+    "report_parameters",
+    "run_all",
+    "run_report",
+]
+
+#: report kind -> notebook file name (looked up in :func:`notebooks_dir`) or absolute path
+REPORTS: dict[str, str] = {"drift": "drift_investigation.ipynb"}
+
+#: where :func:`emit` writes the result inside a report run
+RESULT_PATH_ENV = "AIOPS_LAB_RESULT_PATH"
+
+EXIT_OK = 0  #: report written, no alert (or alerts not failing the run)
+EXIT_ERROR = 1  #: the report could not be produced
+EXIT_ALERT = 3  #: report written and it found an alert, with ``fail_on_alert``
+EXIT_PARTIAL = 4  #: report written, but tracking or the notification failed
+
+_EXIT_MEANING = {
+    EXIT_OK: "report written",
+    EXIT_ALERT: "report written; it found an alert and fail-on-alert is set",
+    EXIT_PARTIAL: "report written; tracking or notification failed (see above)",
+}
+
+# The stock "lab" template loads require.js, MathJax, Mermaid and the widget manager
+# from CDNs. Reports must open offline (charts are inline SVG), so drop those blocks.
+_OFFLINE_TEMPLATE = """{%- extends 'index.html.j2' -%}
+{%- block html_head_js -%}{%- endblock html_head_js -%}
+{%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+"""
+# columns worth a glance in the plain-text summary, when the result table has them
+_PREFERRED_COLUMNS = (
+    "kind", "test", "statistic", "p_adjusted", "psi", "severity", "drifted", "alert",
+)  # fmt: skip
+_REMOTE_SCRIPT = re.compile(
+    r"<script\b[^>]*\bsrc\s*=\s*[\"']?(?:https?:)?//[^>]*>.*?</script\s*>",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+# -- notebooks ---------------------------------------------------------------------------
+def _notebook_dirs() -> list[Path]:
+    package = Path(__file__).resolve().parent
+    # the wheel ships the repository's notebooks/ as aiops_lab/_notebooks
+    return [package / "_notebooks", package.parent / "notebooks"]
+
+
+def notebooks_dir() -> Path:
+    """Return the folder holding the report notebook templates.
+
+    Returns
+    -------
+    pathlib.Path
+        ``aiops_lab/_notebooks`` in an installed wheel, else the repository's
+        ``notebooks/`` folder beside the package.
+    """
+    dirs = _notebook_dirs()
+    for folder in dirs:
+        if folder.is_dir():
+            return folder
+    return dirs[-1]
+
+
+def notebook_path(kind: str) -> Path:
+    """Return the notebook behind report ``kind``.
+
+    Parameters
+    ----------
+    kind : str
+        A key of :data:`REPORTS`, e.g. ``"drift"``.
+
+    Returns
+    -------
+    pathlib.Path
+        The notebook file (looked up in ``_notebooks`` first, then ``notebooks/``).
+
+    Examples
+    --------
+    >>> notebook_path("drift").name
+    'drift_investigation.ipynb'
+    """
+    if kind not in REPORTS:
+        raise ParameterError("kind", "one of " + ", ".join(map(repr, REPORTS)), kind)
+    name = Path(REPORTS[kind])
+    candidates = [name] if name.is_absolute() else [d / name for d in _notebook_dirs()]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    where = " or ".join(str(c) for c in candidates)
+    msg = (
+        f"The notebook of the {kind!r} report was not found at {where}. "
+        "Reinstall the package (pip install --force-reinstall aiops_lab) or run from a checkout."
+    )
+    raise ReportError(msg)
+
+
+def report_parameters(notebook: str | Path) -> dict[str, str]:
+    """Return the parameters a notebook declares: name -> default, as source text.
+
+    Read with Python's own parser: papermill's line parser skips assignments whose
+    comment holds quotes or brackets (``window = "1d"  # "6h" ("" = none)``).
+
+    Examples
+    --------
+    >>> report_parameters(notebook_path("drift"))["alpha"]  # doctest: +SKIP
+    '0.05'
+    """
+    import ast
+
+    import nbformat
+
+    nb = nbformat.read(str(notebook), as_version=4)
+    cell = next(
+        (
+            c
+            for c in nb.cells
+            if c.cell_type == "code" and "parameters" in c.metadata.get("tags", [])
+        ),
+        None,
+    )
+    if cell is None:
+        return {}
+    try:
+        tree = ast.parse(cell.source)
+    except SyntaxError:  # IPython magics: let papermill try
+        import papermill
+
+        found = papermill.inspect_notebook(str(notebook))
+        return {name: str(info.get("default")) for name, info in found.items()}
+    out: dict[str, str] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets, value = [node.target], node.value
+        else:
+            continue
+        for target in targets:
+            if isinstance(target, ast.Name):
+                out[target.id] = ast.get_source_segment(cell.source, value) or ""
+    return out
+
+
+# -- inside the notebook -----------------------------------------------------------------
+def emit(result: Any) -> Path | None:
+    """Hand a notebook's result to the report run; call it in the notebook's last cell.
+
+    Parameters
+    ----------
+    result : Result or dict
+        The analysis result (its ``to_dict()`` is saved) or such a dict.
+
+    Returns
+    -------
+    pathlib.Path or None
+        Where the JSON was written; None (and nothing written) outside a report run,
+        so the same notebook works interactively.
+
+    Examples
+    --------
+    >>> from aiops_lab.reporting import emit
+    >>> emit({"analysis": "demo", "summary": {"alert": False, "headline": "ok"}}) is None
+    True
+    """
+    target = os.environ.get(RESULT_PATH_ENV, "")
+    if not target:
+        return None
+    data = result if isinstance(result, Mapping) else result.to_dict()
+    text = json.dumps(data, indent=1, default=str)
+    path = Path(target)
+    _write_atomic(path, text)
+    return path
+
+
+# -- the outcome -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ReportOutcome:
+    """What one report run produced.
+
+    Attributes
+    ----------
+    kind : str
+        The report kind (``"drift"``...).
+    html_path, notebook_path, result_path : pathlib.Path
+        The code-free HTML, the executed notebook and the result JSON.
+    summary : dict
+        The result's summary (always has ``alert`` and ``headline``).
+    alert : bool
+        Whether the result calls for attention.
+    tracking_run_id : str or None
+        The MLflow run, when tracking succeeded.
+    tracking_error, notify_error : str or None
+        Why tracking or the notification failed (the report itself is kept).
+    elapsed_s : float
+        Wall time of the whole run, in seconds.
+    fail_on_alert : bool
+        Whether an alert makes :attr:`exit_code` 3.
+    run_dir : pathlib.Path or None
+        The run folder; ``latest_html`` is the ``<kind>-latest.html`` copy.
+    tracking_uri : str or None
+        The MLflow store used, when tracking was on.
+    result : dict
+        The full ``to_dict()`` of the result (tables included).
+    """
+
+    kind: str
+    html_path: Path
+    notebook_path: Path
+    result_path: Path
+    summary: dict[str, Any]
+    alert: bool
+    tracking_run_id: str | None = None
+    tracking_error: str | None = None
+    notify_error: str | None = None
+    elapsed_s: float = 0.0
+    fail_on_alert: bool = False
+    run_dir: Path | None = None
+    latest_html: Path | None = None
+    tracking_uri: str | None = None
+    result: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def headline(self) -> str:
+        """The result's one-line finding."""
+        return str(self.summary.get("headline", ""))
+
+    @property
+    def exit_code(self) -> int:
+        """0 ok; 3 alert with ``fail_on_alert`` (wins over 4); 4 tracking/notify failed."""
+        if self.alert and self.fail_on_alert:
+            return EXIT_ALERT
+        if self.tracking_error or self.notify_error:
+            return EXIT_PARTIAL
+        return EXIT_OK
+
+
+# -- running -----------------------------------------------------------------------------
+def run_report(
+    kind: str,
+    *,
+    parameters: Mapping[str, Any] | None = None,
+    output_dir: str | Path = "reports",
+    kernel_name: str | None = None,
+    timeout: float = 600,
+    start_timeout: float = 60,
+    progress: bool = True,
+    fail_on_alert: bool = False,
+    track: bool = True,
+    tracking_uri: str | None = None,
+    model: str | None = None,
+    model_version: str | int | None = None,
+    model_alias: str | None = None,
+    notify: str | None = None,
+    notebook: str | Path | None = None,
+) -> ReportOutcome:
+    """Run a report notebook headlessly and publish its executed notebook, HTML and JSON.
+
+    Parameters
+    ----------
+    kind : str
+        A key of :data:`REPORTS` (``"drift"``); names the output files.
+    parameters : mapping, optional
+        Values injected into the notebook's ``parameters`` cell; every name must be
+        declared there. Strings naming existing relative paths are made absolute.
+    output_dir : str or Path
+        Folder receiving ``<kind>-<UTC timestamp>/`` and ``<kind>-latest.html``.
+    kernel_name : str, optional
+        Jupyter kernel; default ``python3`` (this interpreter if no such kernelspec).
+    timeout : float
+        Seconds one cell may run before the report fails.
+    start_timeout : float
+        Seconds to wait for the kernel to start.
+    progress : bool
+        Show papermill's progress bar on stderr.
+    fail_on_alert : bool
+        Make :attr:`ReportOutcome.exit_code` 3 when the result alerts.
+    track : bool
+        Log the result and the report files to MLflow (errors are recorded, not raised).
+    tracking_uri : str, optional
+        MLflow store; default ``$MLFLOW_TRACKING_URI``, else ``sqlite:///<output_dir>/mlflow.db``
+        with artifacts in ``<output_dir>/mlartifacts``.
+    model, model_version, model_alias : optional
+        Registered model version to tag with the outcome (see :func:`aiops_lab.tracking.log_result`).
+    notify : str, optional
+        Webhook URL (Slack/Teams) posted to when the result alerts.
+    notebook : str or Path, optional
+        Run this notebook instead of the registered one (tests, custom reports).
+
+    Returns
+    -------
+    ReportOutcome
+
+    Raises
+    ------
+    ReportError
+        The notebook failed (its executed copy is kept as ``<kind>.failed.ipynb``),
+        timed out, or did not call :func:`emit`.
+    ParameterError
+        Unknown kind or parameter, or inconsistent model arguments.
+    """
+    started = time.monotonic()
+    nb_file = Path(notebook).resolve() if notebook is not None else notebook_path(kind)
+    if not nb_file.is_file():
+        msg = f"Report notebook {str(nb_file)!r} does not exist; pass an existing .ipynb file."
+        raise ReportError(msg)
+    check_model_args(model, model_version, model_alias)
+    if notify is not None:
+        check_url(notify)
+    if not timeout or timeout <= 0:
+        raise ParameterError("timeout", "a positive number of seconds", timeout)
+    params = _absolute_paths(dict(parameters or {}))
+    _check_parameters(nb_file, params)
+    out_root = Path(output_dir).expanduser().resolve()
+    out_root.mkdir(parents=True, exist_ok=True)
+    run_dir = _new_run_dir(out_root, kind)
+
+    partial, html_text, result = _execute(
+        kind, nb_file, run_dir, params, kernel_name, timeout, start_timeout, progress
+    )
+    summary = dict(result.get("summary") or {})
+    alert = bool(summary.get("alert", False))
+
+    nb_out = run_dir / f"{kind}.ipynb"
+    html_out = run_dir / f"{kind}.html"
+    json_out = run_dir / "result.json"
+    latest = out_root / f"{kind}-latest.html"
+    result_text = json.dumps(result, indent=1, default=str)
+    os.replace(partial, nb_out)
+    _write_atomic(html_out, html_text)
+    _write_atomic(json_out, result_text)
+    _write_atomic(latest, html_text)
+    _write_atomic(out_root / f"{kind}-latest.json", result_text)
+
+    outcome = ReportOutcome(
+        kind=kind,
+        html_path=html_out,
+        notebook_path=nb_out,
+        result_path=json_out,
+        summary=summary,
+        alert=alert,
+        fail_on_alert=fail_on_alert,
+        run_dir=run_dir,
+        latest_html=latest,
+        result=result,
+    )
+    if track:
+        outcome = _track(outcome, out_root, tracking_uri, model, model_version, model_alias)
+    if notify and alert:
+        outcome = _notify(outcome, notify)
+    return replace(outcome, elapsed_s=round(time.monotonic() - started, 2))
+
+
+def run_all(
+    *, parameters: Mapping[str, Any] | None = None, **kwargs: Any
+) -> tuple[dict[str, ReportOutcome], dict[str, Exception]]:
+    """Run every registered report, carrying on after a failure.
+
+    Parameters
+    ----------
+    parameters : mapping, optional
+        Each report receives the parameters its notebook declares; a name that no
+        report declares is an error (raised before anything runs).
+    **kwargs
+        Passed to :func:`run_report` (``output_dir``, ``track``...).
+
+    Returns
+    -------
+    (outcomes, errors) : tuple of dict
+        Outcomes of the reports that were written and the errors of those that were
+        not, each keyed by report kind.
+    """
+    parameters = dict(parameters or {})
+    declared: dict[str, set[str]] = {}
+    errors: dict[str, Exception] = {}
+    for kind in REPORTS:
+        try:
+            declared[kind] = set(report_parameters(notebook_path(kind)))
+        except Exception as exc:
+            errors[kind] = exc
+    unused = set(parameters) - set().union(*declared.values())
+    if unused and declared:
+        known = sorted(set().union(*declared.values()))
+        raise ParameterError(
+            "parameters",
+            "names declared by at least one report: " + ", ".join(known),
+            sorted(unused),
+        )
+    outcomes: dict[str, ReportOutcome] = {}
+    for kind, names in declared.items():
+        mine = {k: v for k, v in parameters.items() if k in names}
+        try:
+            outcomes[kind] = run_report(kind, parameters=mine, **kwargs)
+        except Exception as exc:
+            errors[kind] = exc
+    return outcomes, errors
+
+
+# -- formatting --------------------------------------------------------------------------
+def format_summary(outcome: ReportOutcome, *, rows: int = 10) -> str:
+    """Return a one-screen plain-text summary of a report run.
+
+    Parameters
+    ----------
+    outcome : ReportOutcome
+    rows : int
+        How many rows of the result table to show (alerting rows first).
+    """
+    state = "ALERT" if outcome.alert else "OK"
+    lines = [f"{outcome.kind} report: {state}: {outcome.headline}"]
+    numbers = [
+        (k, v)
+        for k, v in outcome.summary.items()
+        if k not in ("headline", "alert") and isinstance(v, (int, float, str, bool))
+    ]
+    width = max((len(k) for k, _ in numbers), default=0)
+    lines += [f"  {k:<{width}}  {_short(v, 60)}" for k, v in numbers[:12]]
+    table = outcome.result.get("table")
+    if isinstance(table, list) and table and isinstance(table[0], dict):
+        lines += ["", *_table_lines(table, rows)]
+    lines += [
+        "",
+        f"  html      {outcome.html_path}",
+        f"  notebook  {outcome.notebook_path}",
+        f"  result    {outcome.result_path}",
+    ]
+    if outcome.latest_html is not None:
+        lines.append(f"  latest    {outcome.latest_html}")
+    if outcome.tracking_run_id:
+        lines.append(f"  tracking  run {outcome.tracking_run_id} in {outcome.tracking_uri}")
+    if outcome.tracking_error:
+        lines.append(f"  tracking  FAILED: {outcome.tracking_error}")
+    if outcome.notify_error:
+        lines.append(f"  notify    FAILED: {outcome.notify_error}")
+    code = outcome.exit_code
+    lines += ["", f"exit code {code}: {_EXIT_MEANING[code]} ({outcome.elapsed_s:.1f} s)"]
+    return "\n".join(lines)
+
+
+def _table_lines(table: list[dict[str, Any]], rows: int) -> list[str]:
+    first = table[0]
+    flag = next((c for c in ("drifted", "alert") if isinstance(first.get(c), bool)), None)
+
+    def rank(row: dict[str, Any]) -> tuple[bool, float]:
+        severity = row.get("severity")
+        number = severity if isinstance(severity, (int, float)) else 0.0
+        return (not row.get(flag) if flag else False, -float(number))
+
+    ordered = sorted(table, key=rank)  # stable: keeps the table's order among equals
+    shown = ordered[:rows]
+    names = list(first)
+    columns = [names[0], *(c for c in _PREFERRED_COLUMNS if c in first and c != names[0])]
+    if len(columns) < 3:
+        columns = names[:7]
+    cells = [[_short(r.get(c), 22) for c in columns] for r in shown]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    order = ", ".join(x for x in (f"{flag} first" if flag else "", "by severity") if x)
+    title = f"Top {len(shown)} of {len(table)} rows"
+    title += f" ({order}):" if "severity" in first or flag else ":"
+    out = [title, "  " + "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
+    out += ["  " + "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
+    return out
+
+
+def _short(value: Any, limit: int) -> str:
+    text = f"{value:.4g}" if isinstance(value, float) else str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# -- internals ---------------------------------------------------------------------------
+def _write_atomic(path: Path, data: str | bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(raw)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, _file_mode())  # mkstemp makes 0600 files; use what open() would
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+@functools.lru_cache(maxsize=1)
+def _file_mode() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def _absolute_paths(params: dict[str, Any]) -> dict[str, Any]:
+    def fix(value: Any) -> Any:
+        if isinstance(value, str) and value and not os.path.isabs(value):
+            with contextlib.suppress(OSError, ValueError):
+                if Path(value).exists():
+                    return str(Path(value).resolve())
+        if isinstance(value, list):
+            return [fix(v) for v in value]
+        return value
+
+    return {name: fix(value) for name, value in params.items()}
+
+
+def _check_parameters(nb_file: Path, params: Mapping[str, Any]) -> None:
+    if not params:
+        return
+    declared = report_parameters(nb_file)
+    unknown = sorted(set(params) - set(declared))
+    if unknown:
+        known = ", ".join(declared) or "none (the notebook has no cell tagged 'parameters')"
+        raise ParameterError(
+            unknown[0],
+            f"a parameter declared by {nb_file.name}: {known}",
+            params[unknown[0]],
+            "Check the spelling against the notebook's cell tagged 'parameters'.",
+        )
+
+
+def _new_run_dir(root: Path, kind: str) -> Path:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    for n in range(1, 1000):
+        candidate = root / (f"{kind}-{stamp}" if n == 1 else f"{kind}-{stamp}-{n}")
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            continue
+        return candidate
+    msg = f"Could not create a fresh run folder for {kind!r} in {root}."
+    raise ReportError(msg)
+
+
+def _kernel_setup(kernel_name: str | None, extra_env: dict[str, str]) -> tuple[str, type]:
+    """Return the kernel name and a kernel manager class that adds ``extra_env``.
+
+    The environment goes to the kernel only, never into this process's ``os.environ``.
+    """
+    from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
+    from jupyter_client.manager import AsyncKernelManager
+
+    spec = None
+    name = kernel_name or "python3"
+    if kernel_name is None and "python3" not in KernelSpecManager().find_kernel_specs():
+        from ipykernel.kernelspec import get_kernel_dict
+
+        spec = KernelSpec(resource_dir="", **get_kernel_dict())
+
+    class ReportKernelManager(AsyncKernelManager):
+        @property
+        def kernel_spec(self) -> Any:
+            return spec if spec is not None else super().kernel_spec
+
+        async def _async_pre_start_kernel(self, **kw: Any) -> Any:
+            env = dict(kw.pop("env", None) or os.environ)
+            env.update(extra_env)
+            argv = getattr(self.kernel_spec, "argv", None) or []
+            if any("ipykernel" in str(arg) for arg in argv):
+                # ipykernel 7 warns on stderr about unencrypted local TCP on every start
+                extra = list(kw.pop("extra_arguments", None) or [])
+                kw["extra_arguments"] = [*extra, "--IPKernelApp.log_level=ERROR"]
+            return await super()._async_pre_start_kernel(env=env, **kw)
+
+    return name, ReportKernelManager
+
+
+def _execute(
+    kind: str,
+    nb_file: Path,
+    run_dir: Path,
+    params: dict[str, Any],
+    kernel_name: str | None,
+    timeout: float,
+    start_timeout: float,
+    progress: bool,
+) -> tuple[Path, str, dict[str, Any]]:
+    """Run the notebook; return (executed notebook's temporary path, HTML, result dict)."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    partial = run_dir / f".{kind}.partial.ipynb"
+    result_tmp = run_dir / ".result.partial.json"
+    failed = run_dir / f"{kind}.failed.ipynb"
+    env = {REPORT_ENV: "1", RESULT_PATH_ENV: str(result_tmp)}
+    name, manager = _kernel_setup(kernel_name, env)
+
+    def keep_failed() -> Path | None:
+        if partial.exists():
+            os.replace(partial, failed)
+            return failed
+        return None
+
+    # parameters were checked above; papermill's own check misparses commented lines
+    quiet = logging.getLogger("papermill")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        nb = papermill.execute_notebook(
+            str(nb_file),
+            str(partial),
+            parameters=params,
+            kernel_name=name,
+            language="python",
+            progress_bar=progress,
+            # papermill treats a timeout of 0 as "none": round up to whole seconds
+            start_timeout=max(1, math.ceil(start_timeout)),
+            execution_timeout=max(1, math.ceil(timeout)),
+            kernel_manager_class=manager,
+            resources={"metadata": {"path": str(run_dir)}},
+        )
+        result = _read_result(result_tmp, kind)
+        html_text = _export_html(nb, f"aiops_lab {kind} report ({run_dir.name})")
+    except PapermillExecutionError as exc:
+        kept = keep_failed()
+        msg = (
+            f"The {kind} report failed in cell In [{exc.exec_count}] (cell #{exc.cell_index}): "
+            f"{exc.ename}: {exc.evalue}. The executed notebook, with the error marked, is kept "
+            f"at {kept}; no HTML was written."
+        )
+        raise ReportError(msg, executed_notebook=kept) from exc
+    except AiopsLabError as exc:
+        kept = keep_failed()
+        msg = f"{exc} The executed notebook is kept at {kept}; no HTML was written."
+        raise ReportError(msg, executed_notebook=kept) from exc
+    except BaseException as exc:
+        kept = keep_failed()
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
+        msg = f"The {kind} report could not run ({type(exc).__name__}: {exc})."
+        if isinstance(exc, TimeoutError):
+            msg += f" A cell ran longer than {timeout:g} s; raise the limit (--timeout)."
+        if type(exc).__name__ == "NoSuchKernel":
+            msg += " List the kernels with `jupyter kernelspec list` and pass one (--kernel)."
+        msg += f" Partial notebook: {kept}." if kept else " No notebook was written."
+        raise ReportError(msg, executed_notebook=kept) from exc
+    finally:
+        quiet.setLevel(level)
+        with contextlib.suppress(OSError):
+            result_tmp.unlink()
+    return partial, html_text, result
+
+
+def _read_result(path: Path, kind: str) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        msg = (
+            f"The {kind} notebook ran but never handed over its result: its last cell must "
+            "call aiops_lab.reporting.emit(result)."
+        )
+        raise ReportError(msg) from None
+    except ValueError as exc:
+        msg = f"The {kind} notebook emitted a result that is not valid JSON ({exc})."
+        raise ReportError(msg) from None
+    summary = data.get("summary") if isinstance(data, dict) else None
+    if not isinstance(summary, dict) or "alert" not in summary:
+        msg = (
+            f"The {kind} notebook emitted a result without summary['alert']; emit a "
+            "Result (or its to_dict()) whose summary has 'alert' and 'headline'."
+        )
+        raise ReportError(msg)
+    return data
+
+
+def _export_html(nb: Any, title: str) -> str:
+    """Code-free, prompt-free HTML that loads nothing from the network."""
+    import copy
+
+    from jinja2 import DictLoader
+    from nbconvert import HTMLExporter
+    from nbconvert.preprocessors import TagRemovePreprocessor
+
+    nb = copy.deepcopy(nb)
+    nb.metadata["title"] = title
+    exporter = HTMLExporter(
+        template_name="lab",
+        extra_loaders=[DictLoader({"aiops_lab_report.html.j2": _OFFLINE_TEMPLATE})],
+        template_file="aiops_lab_report.html.j2",
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+    )
+    exporter.register_preprocessor(
+        TagRemovePreprocessor(
+            remove_cell_tags={"remove-cell", "remove_cell"},
+            remove_all_outputs_tags={"remove-output", "remove_output"},
+            enabled=True,
+        ),
+        enabled=True,
+    )
+    body, _ = exporter.from_notebook_node(nb)
+    # belt and braces: a future template or an output could still pull a remote script
+    return _REMOTE_SCRIPT.sub("", body)
+
+
+def _track(
+    outcome: ReportOutcome,
+    out_root: Path,
+    tracking_uri: str | None,
+    model: str | None,
+    model_version: Any,
+    model_alias: str | None,
+) -> ReportOutcome:
+    from aiops_lab import tracking
+
+    artifact_location = None
+    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or None
+    if uri is None:
+        uri = "sqlite:///" + (out_root / "mlflow.db").as_posix()
+        artifact_location = (out_root / "mlartifacts").as_uri()
+    try:
+        run_id = tracking.log_result(
+            outcome.result,
+            run_name=outcome.run_dir.name if outcome.run_dir else None,
+            tracking_uri=uri,
+            artifact_location=artifact_location,
+            artifacts=(outcome.html_path, outcome.notebook_path, outcome.result_path),
+            tags={"aiops_lab.report": outcome.kind, "aiops_lab.report_dir": str(outcome.run_dir)},
+            model=model,
+            model_version=model_version,
+            model_alias=model_alias,
+        )
+    except (TrackingError, MissingDependencyError) as exc:
+        return replace(outcome, tracking_error=str(exc), tracking_uri=uri)
+    return replace(outcome, tracking_run_id=run_id, tracking_uri=uri)
+
+
+def _notify(outcome: ReportOutcome, url: str) -> ReportOutcome:
+    from aiops_lab import alerts
+
+    try:
+        alerts.notify(url, outcome)
+    except NotifyError as exc:
+        return replace(outcome, notify_error=str(exc))
+    return outcome
