@@ -13,8 +13,14 @@ T = TypeVar("T")
 def progress_bar(
     items: Iterable[T], *, desc: str, enabled: bool = True, total: int | None = None
 ) -> Iterator[T]:
-    """Iterate over ``items`` showing progress (tqdm.auto picks widget or terminal)."""
-    if not enabled:
+    """Iterate over ``items`` showing progress (tqdm.auto picks widget or terminal).
+
+    Inside a headless report the runner shows progress per cell; a bar inside the
+    notebook would only leave widget debris in the HTML, so none is drawn there.
+    """
+    from aiops_lab.display import in_report
+
+    if not enabled or in_report():
         yield from items
         return
     try:
