@@ -122,6 +122,24 @@ def test_null_rates_and_null_test(frames, result):
     assert result.table.filter(pl.col("column") == "ints")["null_p"][0] is None
 
 
+def test_null_drift_needs_significance_and_size():
+    rng = np.random.default_rng(3)
+    n = 50_000
+    ref = pl.DataFrame({"small": rng.normal(size=n), "big": rng.normal(size=n)})
+    cur = pl.DataFrame({"small": rng.normal(size=n), "big": rng.normal(size=n)})
+    ref = ref.with_columns(pl.when(pl.Series(rng.random(n) < 0.020)).then(None).otherwise(pl.col("small")).alias("small"))
+    cur = cur.with_columns(
+        pl.when(pl.Series(rng.random(n) < 0.026)).then(None).otherwise(pl.col("small")).alias("small"),
+        pl.when(pl.Series(rng.random(n) < 0.10)).then(None).otherwise(pl.col("big")).alias("big"),
+    )
+    t = compare(ref, cur).table
+    small = t.filter(pl.col("column") == "small").row(0, named=True)
+    assert small["null_p"] < 0.05  # significant at this size ...
+    assert small["null_drifted"] is False  # ... but under one percentage point
+    assert t.filter(pl.col("column") == "big")["null_drifted"][0] is True
+    assert compare(ref, cur, null_tolerance=0.001).table.filter(pl.col("column") == "small")["null_drifted"][0] is True
+
+
 def test_constant_column_is_reported_not_tested(result):
     row = result.table.filter(pl.col("column") == "constant").row(0, named=True)
     assert row["reason"] is not None and "constant" in row["reason"]

@@ -59,7 +59,11 @@ def decide(frame: pl.DataFrame, rule: Decision) -> pl.DataFrame:
     return frame.with_columns(
         drifted.fill_null(False).alias("drifted"),
         severity.alias("severity"),
-        ((pl.col("null_p_adjusted") < alpha) & (pl.col("role") != "label"))
+        (
+            (pl.col("null_p_adjusted") < alpha)
+            & ((pl.col("null_cur") - pl.col("null_ref")).abs() >= rule.null_tolerance)
+            & (pl.col("role") != "label")
+        )
         .fill_null(False)
         .alias("null_drifted"),
     )
