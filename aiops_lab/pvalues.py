@@ -12,7 +12,7 @@ import warnings
 from typing import Any
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 
 from aiops_lab.errors import ParameterError
 
@@ -58,9 +58,35 @@ def ks_pvalue(d: Any, n1: Any, n2: Any) -> np.ndarray:
     if asymp.any():
         m = np.maximum(n1[asymp], n2[asymp]).astype(np.float64)
         n = np.minimum(n1[asymp], n2[asymp]).astype(np.float64)
-        en = m * n / (m + n)
-        out[asymp] = stats.kstwo.sf(d[asymp], np.round(en))
+        out[asymp] = [_kstwo_sf(float(x), float(k)) for x, k in zip(d[asymp], np.round(m * n / (m + n)), strict=True)]
     return np.clip(out, 0.0, 1.0)
+
+
+def _kstwo_sf(x: float, n: float) -> float:
+    """``scipy.stats.kstwo.sf(x, n)``, with SciPy's slowest branch computed faster.
+
+    For large ``n`` and ``2.2 <= n x^2 < 370`` SciPy evaluates ``2 * smirnov(n, x)``
+    term by term in a scalar loop (about a second at n = 10^6). The same exact sum,
+    Smirnov's one-sided formula, is evaluated here as one vectorised log-sum-exp,
+    agreeing to about 1e-9 relative.
+    """
+    t = n * x
+    if n > 140 and 1.0 < t < n - 1 and x < 0.5 and 2.2 <= t * x < 370.0:
+        return min(2.0 * _smirnov_sf(n, x), 1.0)
+    return float(stats.kstwo.sf(x, n))
+
+
+def _smirnov_sf(n: float, e: float) -> float:
+    """P(D+_n >= e), Smirnov (1944): e * sum_j C(n, j) (1 - e - j/n)^(n-j) (e + j/n)^(j-1)."""
+    j = np.arange(int(np.floor(n * (1.0 - e))) + 1, dtype=np.float64)
+    rest = (n * (1.0 - e) - j) / n
+    with np.errstate(divide="ignore"):
+        log_terms = (
+            special.gammaln(n + 1) - special.gammaln(j + 1) - special.gammaln(n - j + 1)
+            + (n - j) * np.log(rest)
+            + (j - 1) * np.log(e + j / n)
+        )  # fmt: skip
+    return float(e * np.exp(special.logsumexp(log_terms)))
 
 
 def chi2_pvalue(statistic: Any, dof: Any) -> np.ndarray:

@@ -139,3 +139,13 @@ def test_kernels_import_without_polars_or_altair():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stderr
+
+
+@pytest.mark.parametrize(
+    ("n", "d"), [(500_000, 0.0025), (200_000, 0.005), (20_000, 0.015), (5_000, 0.04), (150, 0.2), (300, 0.6)]
+)
+def test_large_sample_ks_pvalue_matches_kstwo(n, d):
+    """Our fast evaluation of SciPy's slow kstwo branch agrees with kstwo.sf."""
+    from aiops_lab.pvalues import _kstwo_sf
+
+    assert _kstwo_sf(d, float(n)) == pytest.approx(stats.kstwo.sf(d, n), rel=1e-7, abs=1e-12)

@@ -149,9 +149,11 @@ def compare(
     plan = plan_columns(
         ref, cur, columns=columns, categorical=[*(categorical or []), *cat_extra], exclude=exclude
     )
+    bounds = _window_bounds(cur, time_column, window, chunk_size)
     profile = ReferenceProfile(
-        ref, plan, xp=xp, bins=bins, min_count=min_count, cur_rows_hint=cur.height, cat_frame=cur
-    )
+        ref, plan, xp=xp, bins=bins, min_count=min_count, cur_rows_hint=cur.height,
+        cat_frame=cur, retain=bounds is not None,
+    )  # fmt: skip
     params = {
         "columns": plan.columns, "categorical": plan.categorical, "time_column": time_column, "window": window,
         "chunk_size": chunk_size, "alpha": alpha, "correction": correction, "bins": bins, "decide_by": decide_by,
@@ -168,7 +170,6 @@ def compare(
     table = _table(plan, overall, roles, rule)
     distributions = _distributions(plan, overall)
     windows = quality = None
-    bounds = _window_bounds(cur, time_column, window, chunk_size)
     if bounds is not None:
         windows = _windowed(profile, cur, bounds, roles, rule, progress)
     if prediction_column and label_column and task_kind is not None:

@@ -32,20 +32,28 @@ STATISTICS = (
     "psi", "js", "hellinger", "chi2", "chi2_p", "linf", "null_p", "p_value",
 )  # fmt: skip
 #: bytes of merge workspace to aim for per block of numeric columns
-_BLOCK_BYTES = 96 * 2**20
+_BLOCK_BYTES = 64 * 2**20
+#: arrays of the pooled sample's size that ks_wasserstein holds at its peak
+_MERGE_ARRAYS = 8
 
 
 @dataclass
 class _NumericBlock:
     columns: list[str]
-    ref: K.SortedSample
-    edges: Any
-    ref_bins: Any
-    ref_std: np.ndarray
+    ref: K.SortedSample | None = None  # kept only when the profile retains it
+    edges: Any = None
+    ref_bins: Any = None
+    ref_std: np.ndarray | None = None
 
 
 class ReferenceProfile:
-    """Everything about the reference sample that comparisons need, computed once."""
+    """Everything about the reference sample that comparisons need, computed once.
+
+    With ``retain=True`` (several comparisons, e.g. time windows) the sorted reference
+    is kept, which costs as much memory as the reference's numeric columns. Without
+    it, each block of the reference is sorted when it is compared and then dropped;
+    only its bin edges, bin counts and spread are kept.
+    """
 
     def __init__(
         self,
@@ -57,19 +65,23 @@ class ReferenceProfile:
         min_count: int,
         cur_rows_hint: int,
         cat_frame: pl.DataFrame,
+        retain: bool = True,
     ) -> None:
         self.xp, self.plan, self.bins, self.min_count = xp, plan, bins, min_count
+        self._ref_frame, self.retain = ref, retain
         self.n_rows = ref.height
         self._threads = _is_numpy(xp)
         probs = np.linspace(0.0, 1.0, bins + 1)[1:-1]
         self._probs = from_numpy(probs, xp)
-        per_col = 8 * 6 * (ref.height + max(cur_rows_hint, 1))
+        per_col = 8 * _MERGE_ARRAYS * (ref.height + max(cur_rows_hint, 1))
         size = max(1, min(len(plan.numeric) or 1, _BLOCK_BYTES // per_col))
         if self._threads:
             workers = min(os.cpu_count() or 1, 8)
             size = max(1, min(size, math.ceil(len(plan.numeric) / workers)))
         groups = [plan.numeric[i : i + size] for i in range(0, len(plan.numeric), size)]
-        self.blocks = self._map(lambda cols: self._prepare_block(ref, cols), groups)
+        self.blocks = [_NumericBlock(cols) for cols in groups]
+        if retain:
+            self._map(self._reference_of, self.blocks)
         self.ref_nulls = null_counts(ref, plan.columns)
         # categories: codes over the union with the full current sample, so windows share them
         cats = plan.categorical
@@ -92,11 +104,19 @@ class ReferenceProfile:
                 return list(pool.map(fn, items))
         return [fn(item) for item in items]
 
-    def _prepare_block(self, ref: pl.DataFrame, cols: list[str]) -> _NumericBlock:
+    def _reference_of(self, block: _NumericBlock) -> K.SortedSample:
+        """The block's sorted reference (kept or made again), its edges and counts on first use."""
+        if block.ref is not None:
+            return block.ref
         xp = self.xp
-        s = K.sort_sample(xp, from_numpy(numeric_matrix(ref, cols), xp))
-        edges = K.quantile_edges(xp, s, self._probs)
-        return _NumericBlock(cols, s, edges, K.bin_counts(xp, s, edges), to_numpy(K.std(xp, s)))
+        s = K.sort_sample(xp, from_numpy(numeric_matrix(self._ref_frame, block.columns), xp))
+        if block.edges is None:
+            block.edges = K.quantile_edges(xp, s, self._probs)
+            block.ref_bins = K.bin_counts(xp, s, block.edges)
+            block.ref_std = to_numpy(K.std(xp, s))
+        if self.retain:
+            block.ref = s
+        return s
 
     # -- comparisons -----------------------------------------------------------------------
     def compare(self, cur: pl.DataFrame) -> dict[str, Any]:
@@ -169,21 +189,22 @@ class ReferenceProfile:
 
     def _compare_block(self, block: _NumericBlock, cur: pl.DataFrame) -> dict[str, Any]:
         xp = self.xp
+        ref = self._reference_of(block)
         c = K.sort_sample(xp, from_numpy(numeric_matrix(cur, block.columns), xp))
-        ks, w = K.ks_wasserstein(xp, block.ref, c)
+        ks, w = K.ks_wasserstein(xp, ref, c)
         cur_bins = K.bin_counts(xp, c, block.edges)
         div = K.divergences(xp, block.ref_bins, cur_bins)
-        n_ref, n_cur = to_numpy(block.ref.n_valid), to_numpy(c.n_valid)
+        n_ref, n_cur = to_numpy(ref.n_valid), to_numpy(c.n_valid)
         # constant: one distinct value, the same on both sides
         last_r = xp.take_along_axis(
-            block.ref.values,
-            xp.maximum(block.ref.n_valid - 1, xp.zeros_like(block.ref.n_valid))[:, None],
+            ref.values,
+            xp.maximum(ref.n_valid - 1, xp.zeros_like(ref.n_valid))[:, None],
             axis=-1,
         )[:, 0]
         last_c = xp.take_along_axis(
             c.values, xp.maximum(c.n_valid - 1, xp.zeros_like(c.n_valid))[:, None], axis=-1
         )[:, 0]
-        first_r, first_c = block.ref.values[:, 0], c.values[:, 0]
+        first_r, first_c = ref.values[:, 0], c.values[:, 0]
         constant = to_numpy((first_r == last_r) & (first_c == last_c) & (first_r == first_c))
         w_np = to_numpy(w)
         return {
@@ -191,7 +212,7 @@ class ReferenceProfile:
             "n_cur": n_cur.astype(np.float64),
             "ks": to_numpy(ks),
             "wasserstein": w_np,
-            "wasserstein_norm": w_np / np.maximum(block.ref_std, 1e-3),
+            "wasserstein_norm": w_np / np.maximum(np.asarray(block.ref_std), 1e-3),
             **{k: to_numpy(v) for k, v in div.items()},
             "constant": constant,
             "ref_bins": list(to_numpy(block.ref_bins)),

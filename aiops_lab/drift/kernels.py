@@ -47,7 +47,7 @@ def sort_sample(xp: Any, x: Any) -> SortedSample:
     finite = xp.isfinite(x)
     n_valid = xp.sum(xp.astype(finite, xp.int64), axis=-1)
     filled = xp.where(finite, x, xp.asarray(math.inf, dtype=x.dtype))
-    return SortedSample(xp.sort(filled, axis=-1), n_valid)
+    return SortedSample(xp.sort(filled, axis=-1, stable=False), n_valid)  # ties are equal values
 
 
 def std(xp: Any, s: SortedSample) -> Any:
@@ -165,28 +165,33 @@ def ks_wasserstein(xp: Any, ref: SortedSample, cur: SortedSample) -> tuple[Any, 
     rv, nr = ref
     cv, nc = cur
     n_pad_ref = rv.shape[-1]
+    # Names are dropped as soon as they are used: this runs on blocks of columns whose
+    # size is set by the memory these temporaries take.
     pooled = xp.concat([rv, cv], axis=-1)
     order = xp.argsort(pooled, axis=-1, stable=True)
     z = xp.take_along_axis(pooled, order, axis=-1)
-    from_ref = xp.astype(order < n_pad_ref, xp.int64)
-    cum_ref = xp.cumulative_sum(from_ref, axis=-1)
+    del pooled
+    cum_ref = xp.cumulative_sum(xp.astype(order < n_pad_ref, xp.int64), axis=-1)
+    del order
     k1 = xp.arange(1, z.shape[-1] + 1, dtype=xp.int64)[None, :]
-    cum_cur = k1 - cum_ref
     one = xp.ones_like(nr)
     nrf = xp.astype(xp.maximum(nr, one), xp.float64)[:, None]
     ncf = xp.astype(xp.maximum(nc, one), xp.float64)[:, None]
-    gap = xp.abs(xp.astype(cum_ref, xp.float64) / nrf - xp.astype(cum_cur, xp.float64) / ncf)
+    ref_cdf = xp.astype(cum_ref, xp.float64) / nrf
+    cum_ref = xp.astype(k1 - cum_ref, xp.float64)  # now the current side's running count
+    gap = xp.abs(ref_cdf - cum_ref / ncf)
+    del ref_cdf, cum_ref
     m = (nr + nc)[:, None]
     inf_col = xp.full((z.shape[0], 1), math.inf, dtype=z.dtype)
     z_next = xp.concat([z[:, 1:], inf_col], axis=-1)
-    valid = k1 <= m
-    group_end = valid & (z != z_next)
     zero = xp.asarray(0.0, dtype=xp.float64)
-    ks = xp.max(xp.where(group_end, gap, zero), axis=-1)
+    valid = k1 <= m
+    ks = xp.max(xp.where(valid & (z != z_next), gap, zero), axis=-1)
     # Padding is +inf; keep it out of the subtraction (inf - inf is NaN).
-    z_here = xp.where(valid, z, zero)
-    step = xp.where(k1 < m, z_next, z_here) - z_here
-    wasserstein = xp.sum(xp.where(k1 < m, gap * step, zero), axis=-1)
+    inner = k1 < m
+    z = xp.where(valid, z, zero)
+    z_next = xp.where(inner, z_next, z)
+    wasserstein = xp.sum(xp.where(inner, gap * (z_next - z), zero), axis=-1)
     return ks, wasserstein
 
 
@@ -202,7 +207,7 @@ def category_counts(xp: Any, codes: Any, n_categories: Any, total: int) -> Any:
     offsets = xp.arange(n_cols, dtype=xp.int64)[:, None] * k_max
     c64 = xp.astype(codes, xp.int64)
     flat = xp.reshape(xp.where(c64 >= 0, c64 + offsets, xp.asarray(-1, dtype=xp.int64)), (-1,))
-    flat = xp.sort(flat)
+    flat = xp.sort(flat, stable=False)
     bounds = xp.arange(n_cols * k_max + 1, dtype=xp.int64)
     pos = xp.searchsorted(flat, bounds, side="left")
     counts = pos[1:] - pos[:-1]
