@@ -559,11 +559,34 @@ def _file_mode() -> int:
     return 0o666 & ~mask
 
 
+#: suffixes that mark a parameter value as a file path even before the file exists
+_PATH_SUFFIXES = {
+    ".parquet",
+    ".pq",
+    ".csv",
+    ".tsv",
+    ".ipc",
+    ".arrow",
+    ".feather",
+    ".ndjson",
+    ".jsonl",
+    ".json",
+    ".yaml",
+    ".yml",
+}
+
+
 def _absolute_paths(params: dict[str, Any]) -> dict[str, Any]:
+    """Resolve relative paths against the caller's directory (the kernel runs elsewhere).
+
+    A value counts as a path when it exists or ends in a data-file suffix, so that a
+    mistyped file name is reported with the path the user meant.
+    """
+
     def fix(value: Any) -> Any:
-        if isinstance(value, str) and value and not os.path.isabs(value):
+        if isinstance(value, str) and value and not os.path.isabs(value) and ":" not in value:
             with contextlib.suppress(OSError, ValueError):
-                if Path(value).exists():
+                if Path(value).exists() or Path(value).suffix.lower() in _PATH_SUFFIXES:
                     return str(Path(value).resolve())
         if isinstance(value, list):
             return [fix(v) for v in value]
