@@ -149,3 +149,16 @@ def test_large_sample_ks_pvalue_matches_kstwo(n, d):
     from aiops_lab.pvalues import _kstwo_sf
 
     assert _kstwo_sf(d, float(n)) == pytest.approx(stats.kstwo.sf(d, n), rel=1e-7, abs=1e-12)
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_ks_and_wasserstein_without_missing_values(xp, rng, ties):
+    """All values finite: the kernel takes its short path, with the same answers."""
+    ref = rng.normal(size=(4, 800))
+    cur = rng.normal(0.1, 1.1, size=(4, 600))
+    if ties:
+        ref, cur = np.round(ref, 1), np.round(cur, 1)
+    ks, w = (to_numpy(a) for a in K.ks_wasserstein(xp, K.sort_sample(xp, xp.asarray(ref)), K.sort_sample(xp, xp.asarray(cur))))
+    for i in range(4):
+        assert ks[i] == pytest.approx(stats.ks_2samp(ref[i], cur[i]).statistic, abs=1e-12)
+        assert w[i] == pytest.approx(stats.wasserstein_distance(ref[i], cur[i]), rel=1e-10)
