@@ -17,6 +17,8 @@ marked, as ``<kind>.failed.ipynb`` in its run folder; no HTML is written and
 The kernel runs with its working directory set to the run folder, so anything the
 notebook saves lands beside the report. Parameter values that name existing relative
 paths are made absolute first, so they still resolve against the caller's directory.
+Running the notebook lives in :mod:`aiops_lab._execution`, writing files in
+:mod:`aiops_lab._publish`.
 
 >>> from aiops_lab.reporting import run_report, format_summary
 >>> outcome = run_report("drift", parameters={"threshold": 0.2})  # doctest: +SKIP
@@ -26,24 +28,20 @@ paths are made absolute first, so they still resolve against the caller's direct
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
-import logging
-import math
 import os
-import re
-import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from aiops_lab._execution import run_notebook
+from aiops_lab._publish import export_html as _export_html
+from aiops_lab._publish import new_run_dir, publish_run
+from aiops_lab._publish import write_atomic as _write_atomic
 from aiops_lab.alerts import check_url
-from aiops_lab.display import REPORT_ENV
 from aiops_lab.errors import (
-    AiopsLabError,
     MissingDependencyError,
     NotifyError,
     ParameterError,
@@ -86,22 +84,10 @@ _EXIT_MEANING = {
     EXIT_PARTIAL: "report written; tracking or notification failed (see above)",
 }
 
-# The stock "lab" template loads require.js, MathJax, Mermaid and the widget manager
-# from CDNs. Reports must open offline (charts are inline SVG), so drop those blocks.
-_OFFLINE_TEMPLATE = """{%- extends 'index.html.j2' -%}
-{%- block html_head_js -%}{%- endblock html_head_js -%}
-{%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
-{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
-{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
-"""
 # columns worth a glance in the plain-text summary, when the result table has them
 _PREFERRED_COLUMNS = (
     "kind", "test", "statistic", "p_adjusted", "psi", "severity", "drifted", "alert",
 )  # fmt: skip
-_REMOTE_SCRIPT = re.compile(
-    r"<script\b[^>]*\bsrc\s*=\s*[\"']?(?:https?:)?//[^>]*>.*?</script\s*>",
-    re.IGNORECASE | re.DOTALL,
-)
 
 
 # -- notebooks ---------------------------------------------------------------------------
@@ -378,35 +364,34 @@ def run_report(
     _check_parameters(nb_file, params)
     out_root = Path(output_dir).expanduser().resolve()
     out_root.mkdir(parents=True, exist_ok=True)
-    run_dir = _new_run_dir(out_root, kind)
+    run_dir = new_run_dir(out_root, kind)
 
-    partial, html_text, result = _execute(
-        kind, nb_file, run_dir, params, kernel_name, timeout, start_timeout, progress
+    partial, html_text, result = run_notebook(
+        kind,
+        nb_file,
+        run_dir,
+        params,
+        kernel_name=kernel_name,
+        timeout=timeout,
+        start_timeout=start_timeout,
+        progress=progress,
+        result_env=RESULT_PATH_ENV,
+        render=_export_html,
     )
     summary = dict(result.get("summary") or {})
     alert = bool(summary.get("alert", False))
-
-    nb_out = run_dir / f"{kind}.ipynb"
-    html_out = run_dir / f"{kind}.html"
-    json_out = run_dir / "result.json"
-    latest = out_root / f"{kind}-latest.html"
-    result_text = json.dumps(result, indent=1, default=str)
-    os.replace(partial, nb_out)
-    _write_atomic(html_out, html_text)
-    _write_atomic(json_out, result_text)
-    _write_atomic(latest, html_text)
-    _write_atomic(out_root / f"{kind}-latest.json", result_text)
+    files = publish_run(kind, run_dir, out_root, partial, html_text, result)
 
     outcome = ReportOutcome(
         kind=kind,
-        html_path=html_out,
-        notebook_path=nb_out,
-        result_path=json_out,
+        html_path=files.html,
+        notebook_path=files.notebook,
+        result_path=files.result,
         summary=summary,
         alert=alert,
         fail_on_alert=fail_on_alert,
         run_dir=run_dir,
-        latest_html=latest,
+        latest_html=files.latest_html,
         result=result,
     )
     if track:
@@ -533,47 +518,11 @@ def _short(value: Any, limit: int) -> str:
 
 
 # -- internals ---------------------------------------------------------------------------
-def _write_atomic(path: Path, data: str | bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(raw)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, _file_mode())  # mkstemp makes 0600 files; use what open() would
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-@functools.lru_cache(maxsize=1)
-def _file_mode() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
 #: suffixes that mark a parameter value as a file path even before the file exists
 _PATH_SUFFIXES = {
-    ".parquet",
-    ".pq",
-    ".csv",
-    ".tsv",
-    ".ipc",
-    ".arrow",
-    ".feather",
-    ".ndjson",
-    ".jsonl",
-    ".json",
-    ".yaml",
-    ".yml",
-}
+    ".parquet", ".pq", ".csv", ".tsv", ".ipc", ".arrow", ".feather",
+    ".ndjson", ".jsonl", ".json", ".yaml", ".yml",
+}  # fmt: skip
 
 
 def _absolute_paths(params: dict[str, Any]) -> dict[str, Any]:
@@ -608,181 +557,6 @@ def _check_parameters(nb_file: Path, params: Mapping[str, Any]) -> None:
             params[unknown[0]],
             "Check the spelling against the notebook's cell tagged 'parameters'.",
         )
-
-
-def _new_run_dir(root: Path, kind: str) -> Path:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    for n in range(1, 1000):
-        candidate = root / (f"{kind}-{stamp}" if n == 1 else f"{kind}-{stamp}-{n}")
-        try:
-            candidate.mkdir()
-        except FileExistsError:
-            continue
-        return candidate
-    msg = f"Could not create a fresh run folder for {kind!r} in {root}."
-    raise ReportError(msg)
-
-
-def _kernel_setup(kernel_name: str | None, extra_env: dict[str, str]) -> tuple[str, type]:
-    """Return the kernel name and a kernel manager class that adds ``extra_env``.
-
-    The environment goes to the kernel only, never into this process's ``os.environ``.
-    """
-    from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
-    from jupyter_client.manager import AsyncKernelManager
-
-    spec = None
-    name = kernel_name or "python3"
-    if kernel_name is None and "python3" not in KernelSpecManager().find_kernel_specs():
-        from ipykernel.kernelspec import get_kernel_dict
-
-        spec = KernelSpec(resource_dir="", **get_kernel_dict())
-
-    class ReportKernelManager(AsyncKernelManager):
-        @property
-        def kernel_spec(self) -> Any:
-            return spec if spec is not None else super().kernel_spec
-
-        async def _async_pre_start_kernel(self, **kw: Any) -> Any:
-            env = dict(kw.pop("env", None) or os.environ)
-            env.update(extra_env)
-            argv = getattr(self.kernel_spec, "argv", None) or []
-            if any("ipykernel" in str(arg) for arg in argv):
-                # ipykernel 7 warns on stderr about unencrypted local TCP on every start
-                extra = list(kw.pop("extra_arguments", None) or [])
-                kw["extra_arguments"] = [*extra, "--IPKernelApp.log_level=ERROR"]
-            return await super()._async_pre_start_kernel(env=env, **kw)
-
-    return name, ReportKernelManager
-
-
-def _execute(
-    kind: str,
-    nb_file: Path,
-    run_dir: Path,
-    params: dict[str, Any],
-    kernel_name: str | None,
-    timeout: float,
-    start_timeout: float,
-    progress: bool,
-) -> tuple[Path, str, dict[str, Any]]:
-    """Run the notebook; return (executed notebook's temporary path, HTML, result dict)."""
-    import papermill
-    from papermill.exceptions import PapermillExecutionError
-
-    partial = run_dir / f".{kind}.partial.ipynb"
-    result_tmp = run_dir / ".result.partial.json"
-    failed = run_dir / f"{kind}.failed.ipynb"
-    env = {REPORT_ENV: "1", RESULT_PATH_ENV: str(result_tmp)}
-    name, manager = _kernel_setup(kernel_name, env)
-
-    def keep_failed() -> Path | None:
-        if partial.exists():
-            os.replace(partial, failed)
-            return failed
-        return None
-
-    # parameters were checked above; papermill's own check misparses commented lines
-    quiet = logging.getLogger("papermill")
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)
-    try:
-        nb = papermill.execute_notebook(
-            str(nb_file),
-            str(partial),
-            parameters=params,
-            kernel_name=name,
-            language="python",
-            progress_bar=progress,
-            # papermill treats a timeout of 0 as "none": round up to whole seconds
-            start_timeout=max(1, math.ceil(start_timeout)),
-            execution_timeout=max(1, math.ceil(timeout)),
-            kernel_manager_class=manager,
-            resources={"metadata": {"path": str(run_dir)}},
-        )
-        result = _read_result(result_tmp, kind)
-        html_text = _export_html(nb, f"aiops_lab {kind} report ({run_dir.name})")
-    except PapermillExecutionError as exc:
-        kept = keep_failed()
-        msg = (
-            f"The {kind} report failed in cell In [{exc.exec_count}] (cell #{exc.cell_index}): "
-            f"{exc.ename}: {exc.evalue}. The executed notebook, with the error marked, is kept "
-            f"at {kept}; no HTML was written."
-        )
-        raise ReportError(msg, executed_notebook=kept) from exc
-    except AiopsLabError as exc:
-        kept = keep_failed()
-        msg = f"{exc} The executed notebook is kept at {kept}; no HTML was written."
-        raise ReportError(msg, executed_notebook=kept) from exc
-    except BaseException as exc:
-        kept = keep_failed()
-        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-            raise
-        msg = f"The {kind} report could not run ({type(exc).__name__}: {exc})."
-        if isinstance(exc, TimeoutError):
-            msg += f" A cell ran longer than {timeout:g} s; raise the limit (--timeout)."
-        if type(exc).__name__ == "NoSuchKernel":
-            msg += " List the kernels with `jupyter kernelspec list` and pass one (--kernel)."
-        msg += f" Partial notebook: {kept}." if kept else " No notebook was written."
-        raise ReportError(msg, executed_notebook=kept) from exc
-    finally:
-        quiet.setLevel(level)
-        with contextlib.suppress(OSError):
-            result_tmp.unlink()
-    return partial, html_text, result
-
-
-def _read_result(path: Path, kind: str) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        msg = (
-            f"The {kind} notebook ran but never handed over its result: its last cell must "
-            "call aiops_lab.reporting.emit(result)."
-        )
-        raise ReportError(msg) from None
-    except ValueError as exc:
-        msg = f"The {kind} notebook emitted a result that is not valid JSON ({exc})."
-        raise ReportError(msg) from None
-    summary = data.get("summary") if isinstance(data, dict) else None
-    if not isinstance(summary, dict) or "alert" not in summary:
-        msg = (
-            f"The {kind} notebook emitted a result without summary['alert']; emit a "
-            "Result (or its to_dict()) whose summary has 'alert' and 'headline'."
-        )
-        raise ReportError(msg)
-    return data
-
-
-def _export_html(nb: Any, title: str) -> str:
-    """Code-free, prompt-free HTML that loads nothing from the network."""
-    import copy
-
-    from jinja2 import DictLoader
-    from nbconvert import HTMLExporter
-    from nbconvert.preprocessors import TagRemovePreprocessor
-
-    nb = copy.deepcopy(nb)
-    nb.metadata["title"] = title
-    exporter = HTMLExporter(
-        template_name="lab",
-        extra_loaders=[DictLoader({"aiops_lab_report.html.j2": _OFFLINE_TEMPLATE})],
-        template_file="aiops_lab_report.html.j2",
-        exclude_input=True,
-        exclude_input_prompt=True,
-        exclude_output_prompt=True,
-    )
-    exporter.register_preprocessor(
-        TagRemovePreprocessor(
-            remove_cell_tags={"remove-cell", "remove_cell"},
-            remove_all_outputs_tags={"remove-output", "remove_output"},
-            enabled=True,
-        ),
-        enabled=True,
-    )
-    body, _ = exporter.from_notebook_node(nb)
-    # belt and braces: a future template or an output could still pull a remote script
-    return _REMOTE_SCRIPT.sub("", body)
 
 
 def _track(
