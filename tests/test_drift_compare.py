@@ -312,3 +312,23 @@ class TestBadInput:
             pytest.skip("a GPU is present")
         with pytest.raises(errors.BackendUnavailableError, match="cupy"):
             compare(ref, cur, backend="cupy")
+
+
+def test_host_sort_matches_the_kernel_sort():
+    """The NumPy backend sorts with polars; it must equal kernels.sort_sample exactly."""
+    import array_api_compat.numpy as xp
+
+    from aiops_lab.drift import kernels as K
+    from aiops_lab.drift.sources import numeric_matrix, sorted_numeric
+
+    frame = pl.DataFrame(
+        {
+            "f": [3.0, None, float("nan"), -1.0, float("inf"), 2.0, -float("inf"), 0.0],
+            "i": [5, 1, None, 1, 9, 2, 2, 0],
+            "z": [0.0, -0.0, 1.0, 1.0, 1.0, None, None, None],
+        }
+    )
+    values, n_valid = sorted_numeric(frame, frame.columns)
+    expected = K.sort_sample(xp, numeric_matrix(frame, frame.columns))
+    assert np.array_equal(n_valid, expected.n_valid)
+    assert np.array_equal(values, expected.values)

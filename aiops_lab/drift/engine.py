@@ -21,7 +21,13 @@ import polars as pl
 
 from aiops_lab.backend import from_numpy, to_numpy
 from aiops_lab.drift import kernels as K
-from aiops_lab.drift.sources import ColumnPlan, category_codes, null_counts, numeric_matrix
+from aiops_lab.drift.sources import (
+    ColumnPlan,
+    category_codes,
+    null_counts,
+    numeric_matrix,
+    sorted_numeric,
+)
 from aiops_lab.pvalues import chi2_pvalue, ks_pvalue, null_rate_test
 
 __all__ = ["STATISTICS", "ReferenceProfile"]
@@ -104,12 +110,19 @@ class ReferenceProfile:
                 return list(pool.map(fn, items))
         return [fn(item) for item in items]
 
+    def _sorted(self, frame: pl.DataFrame, columns: list[str]) -> K.SortedSample:
+        """Sort once: on the host with polars for NumPy (parallel), on the device otherwise."""
+        if self._threads:
+            values, n_valid = sorted_numeric(frame, columns)
+            return K.SortedSample(values, n_valid)
+        return K.sort_sample(self.xp, from_numpy(numeric_matrix(frame, columns), self.xp))
+
     def _reference_of(self, block: _NumericBlock) -> K.SortedSample:
         """The block's sorted reference (kept or made again), its edges and counts on first use."""
         if block.ref is not None:
             return block.ref
         xp = self.xp
-        s = K.sort_sample(xp, from_numpy(numeric_matrix(self._ref_frame, block.columns), xp))
+        s = self._sorted(self._ref_frame, block.columns)
         if block.edges is None:
             block.edges = K.quantile_edges(xp, s, self._probs)
             block.ref_bins = K.bin_counts(xp, s, block.edges)
@@ -190,7 +203,7 @@ class ReferenceProfile:
     def _compare_block(self, block: _NumericBlock, cur: pl.DataFrame) -> dict[str, Any]:
         xp = self.xp
         ref = self._reference_of(block)
-        c = K.sort_sample(xp, from_numpy(numeric_matrix(cur, block.columns), xp))
+        c = self._sorted(cur, block.columns)
         ks, w = K.ks_wasserstein(xp, ref, c)
         cur_bins = K.bin_counts(xp, c, block.edges)
         div = K.divergences(xp, block.ref_bins, cur_bins)

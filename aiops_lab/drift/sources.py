@@ -207,6 +207,23 @@ def numeric_matrix(frame: pl.DataFrame, columns: Sequence[str]) -> np.ndarray:
     return np.ascontiguousarray(sub.to_numpy().T)
 
 
+def sorted_numeric(frame: pl.DataFrame, columns: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Each column sorted, non-finite values (null, NaN, +/-inf) replaced by +inf at the end.
+
+    The host-side equivalent of :func:`aiops_lab.drift.kernels.sort_sample`, used for
+    the NumPy backend: polars sorts the columns in parallel, about twice as fast as
+    NumPy's single-threaded sort. Returns the ``(C, n)`` values and the finite count
+    per column.
+    """
+    finite = [pl.col(c).cast(pl.Float64).is_finite() for c in columns]
+    values = frame.select(
+        pl.when(f).then(pl.col(c).cast(pl.Float64)).sort(nulls_last=True).fill_null(np.inf).alias(c)
+        for c, f in zip(columns, finite, strict=True)
+    )
+    counts = frame.select(f.fill_null(False).sum().alias(c) for c, f in zip(columns, finite, strict=True))
+    return np.ascontiguousarray(values.to_numpy().T), np.asarray(counts.row(0), dtype=np.int64)
+
+
 def null_counts(frame: pl.DataFrame, columns: Sequence[str]) -> np.ndarray:
     """Nulls (and NaNs, for floats) per column."""
     if not columns:
