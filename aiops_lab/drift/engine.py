@@ -104,6 +104,17 @@ class ReferenceProfile:
             for i, levels in enumerate(self.categories)
         ]
 
+    def _run(self, cur: pl.DataFrame) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """Numeric blocks and the categorical columns; on NumPy, all at once on a thread pool."""
+        has_cat = bool(self.plan.categorical)
+        if self._threads and len(self.blocks) + has_cat > 1:
+            with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+                cat_job = pool.submit(self._compare_categories, cur) if has_cat else None
+                parts = list(pool.map(lambda b: self._compare_block(b, cur), self.blocks))
+                return parts, cat_job.result() if cat_job is not None else None
+        parts = [self._compare_block(b, cur) for b in self.blocks]
+        return parts, self._compare_categories(cur) if has_cat else None
+
     def _map(self, fn: Callable[[Any], Any], items: list[Any]) -> list[Any]:
         if self._threads and len(items) > 1:
             with ThreadPoolExecutor(max_workers=min(len(items), os.cpu_count() or 1)) as pool:
@@ -139,7 +150,7 @@ class ReferenceProfile:
         plan = self.plan
         n_num, n_cat = len(plan.numeric), len(plan.categorical)
         out: dict[str, Any] = {s: np.full(n_num + n_cat, np.nan) for s in STATISTICS}
-        parts = self._map(lambda b: self._compare_block(b, cur), self.blocks)
+        parts, cat = self._run(cur)
         if parts:
             for key in (
                 "n_ref",
@@ -160,8 +171,7 @@ class ReferenceProfile:
         cur_bins = [row for p in parts for row in p["cur_bins"]]
         edges = [row for p in parts for row in p["edges"]]
         unseen: list[list[str]] = [[] for _ in range(n_num)]
-        if n_cat:
-            cat = self._compare_categories(cur)
+        if cat is not None:
             for key in ("n_ref", "n_cur", "chi2", "psi", "js", "hellinger", "linf"):
                 out[key][n_num:] = cat[key]
             out["chi2_p"][n_num:] = cat["chi2_p"]

@@ -205,18 +205,22 @@ def category_counts(xp: Any, codes: Any, n_categories: Any, total: int) -> Any:
     """Counts of integer category codes for many columns at once.
 
     ``codes`` is ``(C, n)`` with -1 for null; column c uses codes ``0..n_categories[c]-1``.
-    Codes are shifted into one global range and counted with a single sort and
-    ``searchsorted``. Returns ``(C, K_max)`` counts, zero-padded.
+    Codes are shifted into one global range and counted in one go: ``bincount`` where
+    the namespace has it (NumPy, CuPy), else a sort and ``searchsorted`` (the array
+    API standard has no bincount). Returns ``(C, K_max)`` counts, zero-padded.
     """
     n_cols = codes.shape[0]
     k_max = max(int(xp.max(n_categories)) if n_cols else 0, 1)
     offsets = xp.arange(n_cols, dtype=xp.int64)[:, None] * k_max
     c64 = xp.astype(codes, xp.int64)
     flat = xp.reshape(xp.where(c64 >= 0, c64 + offsets, xp.asarray(-1, dtype=xp.int64)), (-1,))
-    flat = xp.sort(flat, stable=False)
-    bounds = xp.arange(n_cols * k_max + 1, dtype=xp.int64)
-    pos = xp.searchsorted(flat, bounds, side="left")
-    counts = pos[1:] - pos[:-1]
+    if hasattr(xp, "bincount"):  # NumPy and CuPy: one pass instead of a sort
+        counts = xp.bincount(flat[flat >= 0], minlength=n_cols * k_max)
+    else:
+        flat = xp.sort(flat, stable=False)
+        bounds = xp.arange(n_cols * k_max + 1, dtype=xp.int64)
+        pos = xp.searchsorted(flat, bounds, side="left")
+        counts = pos[1:] - pos[:-1]
     return xp.reshape(counts, (n_cols, k_max))
 
 
