@@ -58,7 +58,10 @@ def ks_pvalue(d: Any, n1: Any, n2: Any) -> np.ndarray:
     if asymp.any():
         m = np.maximum(n1[asymp], n2[asymp]).astype(np.float64)
         n = np.minimum(n1[asymp], n2[asymp]).astype(np.float64)
-        out[asymp] = [_kstwo_sf(float(x), float(k)) for x, k in zip(d[asymp], np.round(m * n / (m + n)), strict=True)]
+        out[asymp] = [
+            _kstwo_sf(float(x), float(k))
+            for x, k in zip(d[asymp], np.round(m * n / (m + n)), strict=True)
+        ]
     return np.clip(out, 0.0, 1.0)
 
 

@@ -9,7 +9,10 @@ import pytest
 
 
 def _namespaces() -> list:
-    out = [pytest.param("numpy", id="numpy"), pytest.param("array_api_strict", id="array_api_strict")]
+    out = [
+        pytest.param("numpy", id="numpy"),
+        pytest.param("array_api_strict", id="array_api_strict"),
+    ]
     if importlib.util.find_spec("cupy") is not None:
         out.append(pytest.param("cupy", id="cupy"))
     return out

@@ -13,7 +13,8 @@ from aiops_lab.backend import _probe_cupy
 
 def test_numpy_is_always_available():
     info = aiops_lab.backend_info("numpy")
-    assert info.name == "numpy" and info.reason == "requested explicitly"
+    assert info.name == "numpy"
+    assert info.reason == "requested explicitly"
 
 
 def test_auto_falls_back_with_a_reason():
@@ -22,7 +23,8 @@ def test_auto_falls_back_with_a_reason():
     if usable:
         assert info.name == "cupy"
     else:
-        assert info.name == "numpy" and info.reason == reason
+        assert info.name == "numpy"
+        assert info.reason == reason
         expected = "cupy not installed" if importlib.util.find_spec("cupy") is None else ""
         assert expected in info.reason
         with pytest.raises(errors.BackendUnavailableError, match="aiops_lab\\[gpu\\]"):

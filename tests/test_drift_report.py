@@ -15,7 +15,9 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     out = tmp_path_factory.mktemp("reports")
-    code = cli.main(["report", "drift", "--output", str(out), "--fail-on-drift", "--no-track", "--quiet"])
+    code = cli.main(
+        ["report", "drift", "--output", str(out), "--fail-on-drift", "--no-track", "--quiet"]
+    )
     return code, out
 
 
@@ -41,9 +43,23 @@ def test_result_json_matches_the_injected_scenario(report):
 
 def test_parameters_override_the_defaults(tmp_path):
     code = cli.main(
-        ["report", "drift", "-p", "window", "1w", "-p", "correction", "holm", "--output", str(tmp_path), "--no-track", "--quiet"]
+        [
+            "report",
+            "drift",
+            "-p",
+            "window",
+            "1w",
+            "-p",
+            "correction",
+            "holm",
+            "--output",
+            str(tmp_path),
+            "--no-track",
+            "--quiet",
+        ]
     )
     assert code == 0
     result = json.loads((tmp_path / "drift-latest.json").read_text())
-    assert result["params"]["window"] == "1w" and result["params"]["correction"] == "holm"
+    assert result["params"]["window"] == "1w"
+    assert result["params"]["correction"] == "holm"
     assert result["summary"]["n_windows"] == 5

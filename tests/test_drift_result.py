@@ -39,7 +39,9 @@ def test_bundled_scenario_is_found(result):
 def test_quality_drops_after_concept_drift_and_stops_without_labels(result):
     q = result.quality.filter(pl.col("metric") == "auc")
     before = q.filter(pl.col("window_start").dt.day() < 22)["value"].mean()
-    after = q.filter((pl.col("window_start").dt.day() >= 22) & pl.col("value").is_not_null())["value"].mean()
+    after = q.filter((pl.col("window_start").dt.day() >= 22) & pl.col("value").is_not_null())[
+        "value"
+    ].mean()
     assert after < before - 0.03
     assert q.filter(pl.col("window_start").dt.day() >= 24)["n_labeled"].sum() == 0
 
@@ -61,7 +63,8 @@ def test_distribution_of_unknown_column(result):
 def test_mimebundle_renders_without_a_kernel(result):
     bundle = result._repr_mimebundle_()
     assert "drift in" in bundle["text/plain"]
-    assert "<svg" in bundle["text/html"] and "<table" in bundle["text/html"]
+    assert "<svg" in bundle["text/html"]
+    assert "<table" in bundle["text/html"]
 
 
 def test_to_dict_is_json(result):

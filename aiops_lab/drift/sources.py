@@ -220,7 +220,9 @@ def sorted_numeric(frame: pl.DataFrame, columns: Sequence[str]) -> tuple[np.ndar
         pl.when(f).then(pl.col(c).cast(pl.Float64)).sort(nulls_last=True).fill_null(np.inf).alias(c)
         for c, f in zip(columns, finite, strict=True)
     )
-    counts = frame.select(f.fill_null(False).sum().alias(c) for c, f in zip(columns, finite, strict=True))
+    counts = frame.select(
+        f.fill_null(False).sum().alias(c) for c, f in zip(columns, finite, strict=True)
+    )
     return np.ascontiguousarray(values.to_numpy().T), np.asarray(counts.row(0), dtype=np.int64)
 
 
