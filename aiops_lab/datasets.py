@@ -23,7 +23,7 @@ import polars as pl
 
 from aiops_lab.errors import InputError, ParameterError
 
-__all__ = ["list", "load", "path", "describe"]  # noqa: RUF022 - the order of the docs
+__all__ = ["list", "load", "path", "describe", "data_dir", "resolve_path"]  # noqa: RUF022 - the order of the docs
 
 _DESCRIPTIONS: dict[str, str] = {
     "credit_reference": (
@@ -51,6 +51,23 @@ def _data_dir() -> Path:
     if bundled.is_dir():
         return bundled
     return package.parent / "datasets"
+
+
+def data_dir() -> Path:
+    """The folder holding the bundled data files."""
+    return _data_dir()
+
+
+def resolve_path(value: str | Path) -> Path:
+    """A path, where ``"bundled:<relative path>"`` names a file in the bundled data folder.
+
+    >>> resolve_path("bundled:gpu/sacct.txt").name
+    'sacct.txt'
+    """
+    text = str(value)
+    if text.startswith("bundled:"):
+        return data_dir() / text[len("bundled:") :]
+    return Path(value).expanduser()
 
 
 def list() -> builtins.list[str]:  # shadows the builtin on purpose: datasets.list()

@@ -85,7 +85,7 @@ def auc(frame: pl.DataFrame) -> float:
 
 def test_list_is_sorted_names() -> None:
     assert datasets.list() == ["credit_production", "credit_reference"]
-    assert datasets.__all__ == ["list", "load", "path", "describe"]
+    assert datasets.__all__ == ["list", "load", "path", "describe", "data_dir", "resolve_path"]
 
 
 def test_path_points_at_parquet() -> None:
@@ -255,3 +255,8 @@ def test_labels_are_delayed_seven_days(prod: pl.DataFrame) -> None:
     late = prod["timestamp"] >= cutoff
     assert (prod["label"].is_null() == late).all()
     assert between(prod, day(23), cutoff)["label"].null_count() == 0
+
+
+def test_resolve_path_names_bundled_files():
+    assert datasets.resolve_path("bundled:credit_reference.parquet") == datasets.path("credit_reference")
+    assert datasets.resolve_path("some/file.csv").name == "file.csv"
