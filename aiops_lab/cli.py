@@ -97,6 +97,16 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from aiops_lab import reporting
 
     parameters = _load_parameters(args.file, args.parameters)
+    if args.fail_on_idle_cost is not None:
+        if args.kind != "gpu":
+            raise ParameterError(
+                "--fail-on-idle-cost",
+                "the gpu report",
+                args.kind,
+                "Use it with: aiops-lab report gpu",
+            )
+        parameters["alert_idle_cost"] = args.fail_on_idle_cost
+        args.fail_on_alert = True
     options: dict[str, Any] = {
         "output_dir": args.output,
         "kernel_name": args.kernel,
@@ -272,6 +282,10 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--fail-on-drift", "--fail-on-alert", dest="fail_on_alert", action="store_true",
         help="exit with code 3 when the report finds an alert",
+    )  # fmt: skip
+    report.add_argument(
+        "--fail-on-idle-cost", type=float, metavar="USD",
+        help="gpu report: exit with code 3 when the idle GPU cost exceeds USD",
     )  # fmt: skip
     report.add_argument("--no-track", action="store_true", help="do not log to MLflow")
     report.add_argument(

@@ -68,7 +68,10 @@ __all__ = [
 ]
 
 #: report kind -> notebook file name (looked up in :func:`notebooks_dir`) or absolute path
-REPORTS: dict[str, str] = {"drift": "drift_investigation.ipynb"}
+REPORTS: dict[str, str] = {
+    "drift": "drift_investigation.ipynb",
+    "gpu": "gpu_utilization_review.ipynb",
+}
 
 #: where :func:`emit` writes the result inside a report run
 RESULT_PATH_ENV = "AIOPS_LAB_RESULT_PATH"
@@ -87,6 +90,7 @@ _EXIT_MEANING = {
 # columns worth a glance in the plain-text summary, when the result table has them
 _PREFERRED_COLUMNS = (
     "kind", "test", "statistic", "p_adjusted", "psi", "severity", "drifted", "alert",
+    "gpu_hours", "idle_share", "idle_cost", "mean_util_pct", "efficiency_pct", "busy_but_idle",
 )  # fmt: skip
 
 

@@ -258,5 +258,7 @@ def test_labels_are_delayed_seven_days(prod: pl.DataFrame) -> None:
 
 
 def test_resolve_path_names_bundled_files():
-    assert datasets.resolve_path("bundled:credit_reference.parquet") == datasets.path("credit_reference")
+    assert datasets.resolve_path("bundled:credit_reference.parquet") == datasets.path(
+        "credit_reference"
+    )
     assert datasets.resolve_path("some/file.csv").name == "file.csv"

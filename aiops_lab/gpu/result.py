@@ -1,0 +1,155 @@
+"""``GpuReview``: what ``review`` found, ready to show, report and track."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from aiops_lab.result import Result
+
+if TYPE_CHECKING:
+    import altair as alt
+
+    from aiops_lab.backend import BackendInfo
+
+__all__ = ["GpuReview"]
+
+#: a GPU idle more than this share of its hours is a consolidation candidate
+IDLE_GPU_SHARE = 0.6
+#: a queue wait longer than this while GPUs sat idle is worth a look
+LONG_WAIT_S = 6 * 3600
+
+
+class GpuReview(Result):
+    """The outcome of :func:`aiops_lab.gpu.review`.
+
+    Attributes
+    ----------
+    per_gpu, per_host, per_user, per_job : polars.DataFrame
+        GPU-hours (total, active, idle), utilization, efficiency, peak memory and cost
+        per GPU / host / user / job. ``per_gpu.efficiency_source`` says whether the
+        efficiency used SM activity (``sm_active``) or utilization (``util_pct``).
+    samples : polars.DataFrame
+        The telemetry with each sample's accounted seconds (``_w``) and idle flag.
+    """
+
+    analysis = "gpu"
+    default_chart = "waste"
+
+    def __init__(self, *, samples: pl.DataFrame, per_gpu: pl.DataFrame, per_host: pl.DataFrame,
+                 per_user: pl.DataFrame, per_job: pl.DataFrame, params: dict[str, Any],
+                 period: tuple[Any, Any], backend: BackendInfo, elapsed_s: float) -> None:  # fmt: skip
+        self.samples, self.per_gpu, self.per_host = samples, per_gpu, per_host
+        self.per_user, self.per_job = per_user, per_job
+        self._params, self.period, self.backend, self.elapsed_s = params, period, backend, elapsed_s
+        self._recommendations = self._recommend()
+        self._summary = self._make_summary()
+
+    @property
+    def table(self) -> pl.DataFrame:
+        """Per GPU, most idle cost first."""
+        return self.per_gpu.sort("idle_cost", descending=True)
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self._params)
+
+    @property
+    def recommendations(self) -> pl.DataFrame:
+        """What to change, with the evidence and the money at stake, largest first."""
+        return self._recommendations
+
+    def tables(self) -> dict[str, pl.DataFrame]:
+        return {"table": self.table, "per_host": self.per_host, "per_user": self.per_user,
+                "per_job": self.per_job, "recommendations": self._recommendations}  # fmt: skip
+
+    def _make_summary(self) -> dict[str, Any]:
+        g = self.per_gpu
+        gpu_hours = float(g["gpu_hours"].sum())
+        idle = float(g["idle_gpu_hours"].sum())
+        idle_cost = float(g["idle_cost"].sum())
+        share = idle / gpu_hours if gpu_hours else 0.0
+        cost_cap = self._params.get("alert_idle_cost")
+        alert = (
+            idle_cost > cost_cap
+            if cost_cap is not None
+            else share >= self._params.get("alert_idle_share", 0.3)
+        )
+        return {
+            "headline": f"{share:.0%} of {gpu_hours:,.0f} GPU-hours idle, costing ${idle_cost:,.0f}",
+            "alert": bool(alert),
+            "n_gpus": g.height,
+            "gpu_hours": gpu_hours,
+            "active_gpu_hours": float(g["active_gpu_hours"].sum()),
+            "idle_gpu_hours": idle,
+            "idle_share": share,
+            "idle_cost": idle_cost,
+            "total_cost": float(g["total_cost"].sum()),
+            "busy_but_idle_gpus": int(g["busy_but_idle"].sum()),
+            "period_start": self.period[0],
+            "period_end": self.period[1],
+            "idle_threshold": self._params["idle_threshold"],
+            "backend": self.backend.name,
+            "elapsed_s": round(self.elapsed_s, 4),
+        }
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        return dict(self._summary)
+
+    def metrics(self) -> dict[str, float]:
+        out = super().metrics()
+        for row in self.per_user.iter_rows(named=True):
+            out[f"user.{row['user']}.idle_cost"] = float(row["idle_cost"] or 0.0)
+        return out
+
+    def _recommend(self) -> pl.DataFrame:
+        rows: list[dict[str, Any]] = []
+        idle_gpus = self.per_gpu.filter(pl.col("idle_share") >= IDLE_GPU_SHARE).sort(
+            "idle_cost", descending=True
+        )
+        for r in idle_gpus.head(8).iter_rows(named=True):
+            rows.append({"kind": "idle GPU", "target": r["gpu_key"], "saving_usd": r["idle_cost"],
+                         "evidence": f"idle {r['idle_share']:.0%} of {r['gpu_hours']:.0f} h; longest idle stretch {r['longest_idle_h']:.1f} h",
+                         "action": "release it to a shared pool or scale the node down when idle"})  # fmt: skip
+        jobs = self.per_job
+        if "busy_but_idle" in jobs.columns:
+            for r in jobs.filter(pl.col("busy_but_idle")).iter_rows(named=True):
+                rows.append({"kind": "busy but idle", "target": f"job {r['job_id']} ({r.get('user')})", "saving_usd": r["total_cost"],
+                             "evidence": f"utilization {r['mean_util_pct']:.0f}% but SM active {r['mean_sm_active']:.2f}",
+                             "action": "profile it: the GPU is held by polling or waiting, not computing"})  # fmt: skip
+        if "fits_in" in jobs.columns:
+            oversized = jobs.filter(pl.col("fits_in").is_not_null() & (pl.col("gpu_hours") > 1.0))
+            for r in oversized.sort("total_cost", descending=True).head(10).iter_rows(named=True):
+                rows.append({"kind": "right-size", "target": f"job {r['job_id']} ({r.get('user')})", "saving_usd": None if r.get("rightsized_cost") is None else (r["total_cost"] or 0.0) - r["rightsized_cost"],
+                             "evidence": f"peak memory {r['peak_mem_mib'] / 1024:.1f} GiB per GPU",
+                             "action": f"run it on a {r['fits_in']} instead of a full GPU"})  # fmt: skip
+        if "queue_wait_s" in jobs.columns:
+            waited = jobs.filter(pl.col("queue_wait_s") > LONG_WAIT_S)
+            if waited.height and self.summary_idle_share() > 0.2:
+                rows.append({"kind": "queue", "target": f"{waited.height} jobs", "saving_usd": 0.0,
+                             "evidence": f"waited more than {LONG_WAIT_S // 3600} h while {self.summary_idle_share():.0%} of GPU-hours sat idle",
+                             "action": "let partitions borrow idle GPUs (or merge them)"})  # fmt: skip
+        frame = pl.DataFrame(
+            rows,
+            schema={
+                "kind": pl.Utf8,
+                "target": pl.Utf8,
+                "saving_usd": pl.Float64,
+                "evidence": pl.Utf8,
+                "action": pl.Utf8,
+            },
+        )
+        return frame.sort("saving_usd", descending=True, nulls_last=True)
+
+    def summary_idle_share(self) -> float:
+        g = self.per_gpu
+        total = float(g["gpu_hours"].sum())
+        return float(g["idle_gpu_hours"].sum()) / total if total else 0.0
+
+    def chart(self, kind: str | None = None, **kwargs: Any) -> alt.TopLevelMixin:
+        """Altair chart: "heatmap" (GPU x hour), "distribution", "waste", "queue"."""
+        from aiops_lab.gpu import charts
+
+        return charts.draw(self, kind or self.default_chart, **kwargs)

@@ -1,0 +1,115 @@
+"""GPU time accounting against hand-computed cases, on every array namespace."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import polars as pl
+import pytest
+
+from aiops_lab.backend import to_numpy
+from aiops_lab.gpu import kernels as K
+from aiops_lab.gpu.analysis import review
+
+MIN = 60_000_000  # one minute in microseconds
+
+
+def test_sample_weights_cap_gaps_and_count_the_last_sample(xp):
+    # GPU 0: every minute, with an 11-minute gap; GPU 1: every 30 s; GPU 2: one sample
+    t = np.array([0, 1, 2, 3, 14, 15, 0, 0.5, 1.0, 7], dtype=np.float64) * MIN
+    group = np.array([0, 0, 0, 0, 0, 0, 1, 1, 1, 2])
+    w, median = K.sample_weights(xp, xp.asarray(group), xp.asarray(t.astype(np.int64)), 3)
+    w, median = to_numpy(w), to_numpy(median)
+    # by hand: the gap (11 min) counts twice the median (2 min); last samples count the median
+    assert list(w[:6]) == [60, 60, 60, 120, 60, 60]
+    assert list(w[6:9]) == [30, 30, 30]
+    assert w[9] == 0  # a lone sample has no interval to stand for
+    assert list(median) == [60, 30, 0]
+
+
+def test_idle_runs_take_the_longest_stretch(xp):
+    group = np.array([0, 0, 0, 0, 0, 0, 1, 1, 1])
+    idle = np.array([1, 1, 0, 1, 1, 1, 0, 1, 1], dtype=bool)
+    w = np.array([60, 60, 60, 120, 60, 60, 30, 30, 30], dtype=np.float64)
+    runs = to_numpy(K.idle_runs(xp, xp.asarray(group), xp.asarray(idle), xp.asarray(w), 3))
+    assert list(runs) == [240, 60, 0]
+
+
+def test_segment_quantile_matches_numpy(xp, rng):
+    group = rng.integers(0, 6, 400)
+    values = np.round(rng.normal(size=400), 1)
+    values[rng.random(400) < 0.1] = np.nan
+    for q in (0.0, 0.5, 0.95, 1.0):
+        got = to_numpy(K.segment_quantile(xp, xp.asarray(group), xp.asarray(values), 7, q))
+        for g in range(7):
+            v = values[(group == g) & np.isfinite(values)]
+            if v.size:
+                assert got[g] == pytest.approx(np.quantile(v, q), abs=1e-12)
+            else:
+                assert np.isnan(got[g])
+
+
+def _telemetry() -> pl.DataFrame:
+    t0 = datetime(2026, 10, 5, tzinfo=timezone.utc)
+    rows = []
+    for gpu in range(2):
+        for i in range(60):
+            if gpu == 1 and 20 <= i < 30:
+                continue  # exporter down for ten minutes: not idle time
+            busy = gpu == 0 and i < 30
+            rows.append(
+                {
+                    "timestamp": t0 + timedelta(minutes=i), "host": "node1", "gpu": gpu,
+                    "model": "NVIDIA A100-SXM4-80GB", "util_pct": 90.0 if busy else 1.0,
+                    "sm_active": 0.05 if busy else 0.0, "mem_used_mib": 4000.0 if busy else 10.0,
+                    "mem_total_mib": 81920.0, "power_w": 300.0 if busy else 60.0,
+                    "job_id": "7" if busy else None, "user": "ann" if busy else None, "mig_instance": None,
+                }
+            )  # fmt: skip
+    return pl.DataFrame(
+        rows,
+        schema_overrides={
+            "job_id": pl.Utf8,
+            "user": pl.Utf8,
+            "mig_instance": pl.Utf8,
+            "gpu": pl.Int32,
+        },
+    )
+
+
+def test_review_accounts_hours_and_cost_by_hand():
+    r = review(_telemetry(), prices={"A100": 3.0}, idle_threshold=5.0, backend="numpy")
+    g = r.per_gpu.sort("gpu")
+    # GPU 0: 60 samples a minute apart, the last counting its median: 60 minutes
+    assert g["gpu_hours"][0] == pytest.approx(1.0)
+    assert g["idle_gpu_hours"][0] == pytest.approx(0.5)
+    # GPU 1: 19 + 29 one-minute intervals, the gap capped at 2 minutes, plus the last: 51 minutes
+    assert g["gpu_hours"][1] == pytest.approx(51 / 60)
+    assert g["idle_gpu_hours"][1] == pytest.approx(51 / 60)
+    s = r.summary
+    assert s["idle_cost"] == pytest.approx(3.0 * (0.5 + 51 / 60))
+    assert s["total_cost"] == pytest.approx(3.0 * (1.0 + 51 / 60))
+    assert s["idle_share"] == pytest.approx((0.5 + 51 / 60) / (1 + 51 / 60))
+    assert g["efficiency_source"].to_list() == ["sm_active", "sm_active"]
+    assert g["busy_but_idle"][0] is False  # half its time idle: mean util 45.5 %
+
+
+def test_review_flags_busy_but_idle_jobs_and_oversized_memory():
+    r = review(_telemetry(), prices={"A100": 3.0})
+    job = r.per_job.filter(pl.col("job_id") == "7").row(0, named=True)
+    assert job["busy_but_idle"] is True  # util 90 %, SM active 0.05
+    assert job["fits_in"] == "MIG 1g.10gb"  # peak 4000 MiB * 1.2 fits 9728 MiB
+    kinds = set(r.recommendations["kind"])
+    assert {"idle GPU", "busy but idle"} <= kinds  # right-sizing needs more than an hour of use
+
+
+def test_review_rejects_bad_input():
+    from aiops_lab import errors
+
+    with pytest.raises(errors.ColumnNotFoundError, match="util_pct"):
+        review(_telemetry().drop("util_pct"))
+    with pytest.raises(errors.ParameterError, match="idle_threshold"):
+        review(_telemetry(), idle_threshold=150)
+    with pytest.raises(errors.EmptyInputError, match="period"):
+        review(_telemetry(), start="2027-01-01T00:00:00Z")
