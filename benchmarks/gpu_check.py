@@ -6,7 +6,7 @@ Needs NumPy, SciPy, pytest and CuPy; not polars, altair or mlflow. When
 ``array_api_compat`` is missing it is installed offline from ``benchmarks/wheels``
 (see ``benchmarks/fetch_wheels.sh``), together with ``array_api_strict`` if possible.
 
-1. Runs ``pytest tests/test_drift_kernels.py -q -k "not import_without"`` (the kernel
+1. Runs ``pytest tests/test_drift_kernels.py tests/test_gpu_kernels.py -q -k "not import_without"`` (the kernel
    tests, parametrized over numpy / array_api_strict / cupy) and reports the outcome
    per namespace.
 2. Times the kernels alone on the same data, NumPy vs CuPy: ``sort_sample``,
@@ -131,7 +131,7 @@ def run_tests(expect_cupy: bool) -> bool:
     import xml.etree.ElementTree as ET
 
     junit = Path(tempfile.mkdtemp(prefix="aiops_lab_tests_")) / "junit.xml"
-    args = ["tests/test_drift_kernels.py", "-q", "-k", "not import_without"]
+    args = ["tests/test_drift_kernels.py", "tests/test_gpu_kernels.py", "-q", "-k", "not import_without"]
     # the project's addopts may name plugins this machine lacks (nbval): replace them
     cmd = [sys.executable, "-m", "pytest", *args, "-o", "addopts=-ra --strict-markers"]
     cmd += ["-p", "no:cacheprovider", f"--junitxml={junit}"]

@@ -37,6 +37,7 @@ from typing import Any
 import polars as pl
 
 from aiops_lab.errors import AiopsLabWarning, ParameterError
+from aiops_lab.gpu._schema import TELEMETRY_SCHEMA
 
 __all__ = ["GpuStatus", "Sampler", "gpu_status", "sample"]
 
@@ -44,30 +45,7 @@ _LOG = logging.getLogger(__name__)
 _NVITOP_LOGGER = "nvitop.api.libnvml"
 _MIB = 1024.0 * 1024.0
 
-# must equal aiops_lab.gpu.sources.TELEMETRY_SCHEMA
-_SCHEMA = pl.Schema(
-    [
-        ("timestamp", pl.Datetime("us", "UTC")),
-        ("host", pl.Utf8()),
-        ("gpu", pl.Int32()),
-        ("uuid", pl.Utf8()),
-        ("model", pl.Utf8()),
-        ("util_pct", pl.Float64()),
-        ("sm_active", pl.Float64()),
-        ("tensor_active", pl.Float64()),
-        ("mem_used_mib", pl.Float64()),
-        ("mem_total_mib", pl.Float64()),
-        ("power_w", pl.Float64()),
-        ("temp_c", pl.Float64()),
-        ("mig_profile", pl.Utf8()),
-        ("mig_instance", pl.Utf8()),
-        ("job_id", pl.Utf8()),
-        ("user", pl.Utf8()),
-        ("pod", pl.Utf8()),
-        ("namespace", pl.Utf8()),
-        ("source", pl.Utf8()),
-    ]
-)
+_SCHEMA = pl.Schema(TELEMETRY_SCHEMA)  # the one telemetry schema every reader returns
 _COLUMNS = tuple(_SCHEMA.names())
 
 #: environment variables that name the batch job of a process, first match wins
