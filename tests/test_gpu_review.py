@@ -73,3 +73,18 @@ def test_review_rejects_bad_input():
         review(_telemetry(), idle_threshold=150)
     with pytest.raises(errors.EmptyInputError, match="period"):
         review(_telemetry(), start="2027-01-01T00:00:00Z")
+
+
+def test_kubernetes_pods_get_their_own_rollup():
+    from pathlib import Path
+
+    from aiops_lab.gpu import read_dcgm
+
+    fixture = Path(__file__).parent / "fixtures" / "gpu" / "dcgm_dcp_k8s.prom"
+    r = review(read_dcgm(fixture), prices={"A100": 3.0})
+    pod = r.per_pod.row(0, named=True)
+    assert (pod["namespace"], pod["pod"]) == ("ml-team", "llm-train-0")
+    # two scrapes 30 s apart: the last counts the median interval, so 60 s in all
+    assert pod["gpu_hours"] == pytest.approx(60 / 3600)
+    # SM activity 0.4125 and 0.405 weigh equally: efficiency is their mean, in percent
+    assert pod["efficiency_pct"] == pytest.approx(100 * (0.4125 + 0.405) / 2)

@@ -196,11 +196,14 @@ def review(
         .agg(pl.col("user").drop_nulls().first())
     )
     by["job_id"] = by["job_id"].join(job_users, on="job_id", how="left")
+    by["pod"] = _rollup(
+        samples.filter(pl.col("pod").is_not_null()), ["namespace", "pod"], price_table
+    )
     jobs_frame = _jobs(jobs, by["job_id"], price_table)
     next(steps, None)
     period = (frame["timestamp"].min(), frame["timestamp"].max())
     return GpuReview(
-        samples=samples.drop("_key"), per_gpu=per_gpu, per_host=by["host"], per_user=by["user"],
+        samples=samples.drop("_key"), per_gpu=per_gpu, per_host=by["host"], per_user=by["user"], per_pod=by["pod"],
         per_job=jobs_frame, params={"idle_threshold": idle_threshold, "alert_idle_share": alert_idle_share, "alert_idle_cost": alert_idle_cost,
                 "backend": info.name, "start": period[0], "end": period[1]},
         period=period, backend=info, elapsed_s=time.perf_counter() - started,
@@ -225,6 +228,8 @@ def _load(telemetry: Any, start: Any, end: Any) -> pl.DataFrame:
         if col not in telemetry.columns:
             raise ColumnNotFoundError(col, "the telemetry", telemetry.columns)
     for col, dtype in (
+        ("pod", pl.Utf8),
+        ("namespace", pl.Utf8),
         ("sm_active", pl.Float64),
         ("mig_instance", pl.Utf8),
         ("job_id", pl.Utf8),

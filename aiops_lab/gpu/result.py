@@ -26,9 +26,10 @@ class GpuReview(Result):
 
     Attributes
     ----------
-    per_gpu, per_host, per_user, per_job : polars.DataFrame
+    per_gpu, per_host, per_user, per_job, per_pod : polars.DataFrame
         GPU-hours (total, active, idle), utilization, efficiency, peak memory and cost
-        per GPU / host / user / job. ``per_gpu.efficiency_source`` says whether the
+        per GPU / host / user / job / Kubernetes pod. GPU time outside any job is booked
+        to the user "(no job)". ``per_gpu.efficiency_source`` says whether the
         efficiency used SM activity (``sm_active``) or utilization (``util_pct``).
     samples : polars.DataFrame
         The telemetry with each sample's accounted seconds (``_w``) and idle flag.
@@ -38,10 +39,10 @@ class GpuReview(Result):
     default_chart = "waste"
 
     def __init__(self, *, samples: pl.DataFrame, per_gpu: pl.DataFrame, per_host: pl.DataFrame,
-                 per_user: pl.DataFrame, per_job: pl.DataFrame, params: dict[str, Any],
+                 per_user: pl.DataFrame, per_job: pl.DataFrame, per_pod: pl.DataFrame, params: dict[str, Any],
                  period: tuple[Any, Any], backend: BackendInfo, elapsed_s: float) -> None:  # fmt: skip
         self.samples, self.per_gpu, self.per_host = samples, per_gpu, per_host
-        self.per_user, self.per_job = per_user, per_job
+        self.per_user, self.per_job, self.per_pod = per_user, per_job, per_pod
         self._params, self.period, self.backend, self.elapsed_s = params, period, backend, elapsed_s
         self._recommendations = self._recommend()
         self._summary = self._make_summary()
@@ -62,7 +63,7 @@ class GpuReview(Result):
 
     def tables(self) -> dict[str, pl.DataFrame]:
         return {"table": self.table, "per_host": self.per_host, "per_user": self.per_user,
-                "per_job": self.per_job, "recommendations": self._recommendations}  # fmt: skip
+                "per_job": self.per_job, "per_pod": self.per_pod, "recommendations": self._recommendations}  # fmt: skip
 
     def _make_summary(self) -> dict[str, Any]:
         g = self.per_gpu
