@@ -23,22 +23,38 @@ def verdict(review: GpuReview) -> str:
     ]
     if s["busy_but_idle_gpus"]:
         lines.append(f"{s['busy_but_idle_gpus']} GPUs look busy but their SMs are mostly idle.")
-    top = review.per_user.head(1)
+    from aiops_lab.gpu.analysis import NO_JOB
+
+    users = review.per_user
+    unheld = users.filter(pl.col("user") == NO_JOB)
+    if unheld.height and (unheld["idle_cost"][0] or 0) > 0:
+        lines.append(
+            f"GPUs that no job held account for ${unheld['idle_cost'][0]:,.0f} of the idle cost."
+        )
+    top = users.filter(pl.col("user") != NO_JOB).head(1)
     if top.height and (top["idle_cost"][0] or 0) > 0:
-        lines.append(f"The largest idle cost is `{top['user'][0]}`'s: ${top['idle_cost'][0]:,.0f}.")
+        lines.append(
+            f"Among users, `{top['user'][0]}` holds the most idle GPU time: ${top['idle_cost'][0]:,.0f}."
+        )
     lines.append(
         "**Alert:** idle time above the set limit."
         if s["alert"]
         else "Idle time is within the set limit."
     )
-    return "\n\n".join(lines)
+    return "\n\n".join(lines).replace("$", "\\$")
 
 
 def next_steps(review: GpuReview) -> list[str]:
     """Concrete changes, most valuable first, from the recommendations table."""
     rec = review.recommendations
     steps = []
-    for kind in ("idle GPU", "busy but idle", "right-size", "queue"):
+    actions = {
+        "idle GPU": "release them to a shared pool, or scale nodes down when idle",
+        "busy but idle": "profile them: the GPUs are held by polling or waiting, not computing",
+        "right-size": "move them to the MIG slice or smaller GPU their peak memory fits (see the table)",
+        "queue": "let partitions borrow idle GPUs, or merge the partitions",
+    }
+    for kind, action in actions.items():
         part = rec.filter(pl.col("kind") == kind)
         if part.height == 0:
             continue
@@ -47,4 +63,5 @@ def next_steps(review: GpuReview) -> list[str]:
         steps.append(
             f"**{kind}** ({part.height}; up to ${saving:,.0f}): {targets}: {part['action'][0]}."
         )
+    steps = [step.replace("$", "\\$") for step in steps]  # Markdown renders $...$ as math
     return steps or ["Nothing to change: the fleet is well used."]
