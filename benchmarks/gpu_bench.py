@@ -1,0 +1,468 @@
+"""Benchmark ``aiops_lab.gpu.review`` against the same GPU-hour accounting in plain pandas.
+
+    python benchmarks/gpu_bench.py [--rows 1000000 10000000] [--repeat 2] [--json out.json]
+
+For each row count N, telemetry in ``TELEMETRY_SCHEMA`` is generated (fixed seed,
+vectorised NumPy) and written once to a Parquet file in a temporary folder: 64 A100
+GPUs on 8 hosts, each sampled every 1 to 60 seconds (per GPU) over the same period,
+with +-5 % jitter and occasional gaps; utilization comes in stretches (idle, light,
+busy; about two hours on average) with short dips, and busy stretches carry a user
+and a job id.
+
+Contenders, each timed from reading the Parquet file to the per-GPU table (best of
+``--repeat`` runs, after one warm-up run on a small file):
+
+* ``aiops_lab``: ``review(pl.read_parquet(path), prices={"A100": 3.0},
+  backend="numpy").per_gpu``;
+* ``pandas``: ``pd.read_parquet`` + ``sort_values`` by GPU and time, per-GPU
+  ``shift`` for the intervals, per-GPU median, ``clip`` at twice the median, the last
+  sample filled with the median, and ``groupby`` sums of total / idle hours and cost.
+
+Both must agree on every GPU's ``gpu_hours`` and ``idle_gpu_hours``; the largest
+absolute difference is reported. Peak memory is measured per contender in a fresh
+subprocess, as in ``drift_bench.py``: the peak resident set size during one run
+(``VmHWM`` after resetting it through ``/proc/self/clear_refs``) minus the resident set
+size just before the run (interpreter, imports and a warm-up run); the input is read
+inside the run, so the loaded frame counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import gc
+import io
+import json
+import os
+import platform
+import pstats
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import polars as pl
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from drift_bench import _maxrss_bytes, _reset_peak, _rss_bytes  # noqa: E402
+
+from aiops_lab.gpu import TELEMETRY_SCHEMA  # noqa: E402
+
+SEED = 20240611
+N_HOSTS, GPUS_PER_HOST = 8, 8
+MODEL = "NVIDIA A100-SXM4-80GB"
+PRICES = {"A100": 3.0}
+IDLE_THRESHOLD = 5.0
+#: sampling intervals (seconds) the GPUs' exporters use, one drawn per GPU
+INTERVALS = np.array([1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0])
+#: mean length of an idle / light / busy stretch, seconds
+STRETCH_S = 7200.0
+#: a gap in the log (exporter down) follows a sample with this probability
+GAP_P = 5e-4
+N_USERS = 24
+WARMUP_ROWS = 20_000
+START = np.datetime64("2024-06-01T00:00:00", "us").astype(np.int64)
+
+
+# -- data ------------------------------------------------------------------------------------
+def make_telemetry(n: int, seed: int = SEED) -> pl.DataFrame:
+    """``n`` samples in ``TELEMETRY_SCHEMA`` over 64 GPUs, in time order (a merged log)."""
+    rng = np.random.default_rng(seed)
+    g_count = N_HOSTS * GPUS_PER_HOST
+    interval = rng.choice(INTERVALS, size=g_count)
+    # every GPU covers about the same period, so the fast exporters give the most rows
+    share = (1.0 / interval) / (1.0 / interval).sum()
+    counts = np.floor(share * n).astype(np.int64)
+    counts[np.argsort(-share)[: n - counts.sum()]] += 1
+    counts = np.maximum(counts, 2)
+    counts[np.argmax(counts)] -= counts.sum() - n
+    g = np.repeat(np.arange(g_count), counts)
+    first = np.zeros(n, dtype=bool)
+    first[np.concatenate([[0], np.cumsum(counts)[:-1]])] = True
+
+    # sampling times: jittered interval, occasional gaps of 5 to 500 intervals
+    step = interval[g] * rng.uniform(0.95, 1.05, n)
+    gap = rng.random(n) < GAP_P
+    step[gap] *= rng.uniform(5.0, 500.0, int(gap.sum()))
+    step_us = np.round(step * 1e6).astype(np.int64)
+    step_us[first] = np.round(rng.uniform(0.0, 60.0, g_count) * 1e6).astype(np.int64)
+    cum = np.cumsum(step_us)
+    offset = np.repeat(cum[first] - step_us[first], counts)
+    t_us = START + cum - offset
+
+    # utilization in stretches: idle (35 %), light (15 %), busy (50 %)
+    boundary = first | (rng.random(n) < interval[g] / STRETCH_S)
+    seg = np.cumsum(boundary) - 1
+    n_seg = int(seg[-1]) + 1
+    state = rng.choice(3, size=n_seg, p=[0.35, 0.15, 0.5])[seg]
+    level = np.where(state == 2, rng.uniform(60, 98, n_seg)[seg], rng.uniform(8, 40, n_seg)[seg])
+    util = np.clip(rng.normal(level, 8.0), 0, 100)
+    dip = rng.random(n) < 0.03  # data loading, checkpoints
+    util[dip] = rng.uniform(0, 5, int(dip.sum()))
+    idle = state == 0
+    util[idle] = np.where(
+        rng.random(int(idle.sum())) < 0.8, 0.0, rng.uniform(0, 4, int(idle.sum()))
+    )
+    util = np.round(util)
+    sm = np.where(idle, 0.0, util / 100.0 * rng.uniform(0.3, 0.9, n_seg)[seg])
+    mem = np.where(idle, rng.choice([0.0, 512.0], n), rng.uniform(4e3, 78e3, n_seg)[seg])
+    mem = np.clip(mem + rng.normal(0, 200, n) * ~idle, 0, 81_920.0)
+    power = 60.0 + 3.4 * util + rng.normal(0, 5, n)
+    temp = 30.0 + 0.4 * util + rng.normal(0, 1, n)
+
+    # who: each light or busy stretch is one job of one user (a few heavy users)
+    weights = 1.0 / np.arange(1, N_USERS + 1)
+    user = np.where(idle, 0, rng.choice(N_USERS, size=n_seg, p=weights / weights.sum())[seg] + 1)
+    job = np.where(idle, -1, seg + 1_000_000)
+
+    hosts = [f"gpu-node-{h:02d}" for h in range(N_HOSTS)]
+    uuids = [f"GPU-{rng.integers(0, 2**32):08x}-{i:04d}-{rng.integers(0, 2**16):04x}" for i in range(g_count)]  # fmt: skip
+    order = np.argsort(t_us, kind="stable")
+    frame = pl.DataFrame(
+        {
+            "timestamp": pl.Series(t_us[order]).cast(pl.Datetime("us", "UTC")),
+            "host": pl.Series(hosts).gather(g[order] // GPUS_PER_HOST),
+            "gpu": (g[order] % GPUS_PER_HOST).astype(np.int32),
+            "uuid": pl.Series(uuids).gather(g[order]),
+            "model": pl.repeat(MODEL, n, eager=True),
+            "util_pct": util[order],
+            "sm_active": sm[order],
+            "tensor_active": sm[order] * 0.5,
+            "mem_used_mib": mem[order],
+            "mem_total_mib": np.full(n, 81_920.0),
+            "power_w": power[order],
+            "temp_c": temp[order],
+            "user": pl.Series([None, *(f"user{u:02d}" for u in range(N_USERS))]).gather(
+                user[order]
+            ),
+            "_job": job[order],
+        }
+    )
+    frame = frame.with_columns(
+        pl.when(pl.col("_job") >= 0).then(pl.col("_job").cast(pl.String)).alias("job_id"),
+        pl.lit("dcgm").alias("source"),
+    ).drop("_job")
+    return frame.select(
+        pl.col(c).cast(t) if c in frame.columns else pl.lit(None, dtype=t).alias(c)
+        for c, t in TELEMETRY_SCHEMA.items()
+    )
+
+
+def write_telemetry(n: int, folder: Path) -> Path:
+    path = folder / f"telemetry_{n}.parquet"
+    if not path.exists():
+        make_telemetry(n).write_parquet(path)
+    return path
+
+
+# -- contenders ------------------------------------------------------------------------------
+def run_aiops_lab(path: Path) -> pl.DataFrame:
+    from aiops_lab.gpu import review
+
+    result = review(
+        pl.read_parquet(path), prices=PRICES, idle_threshold=IDLE_THRESHOLD, backend="numpy"
+    )
+    return result.per_gpu
+
+
+def _price(model: str) -> float:
+    """Hourly price of the longest price-table name contained in ``model``, else 0."""
+    hits = [(len(k), p) for k, p in PRICES.items() if k.lower() in model.lower()]
+    return max(hits)[1] if hits else 0.0
+
+
+def run_pandas(path: Path) -> pd.DataFrame:
+    """The accounting as a pandas user would write it."""
+    keys = ["host", "gpu"]
+    df = pd.read_parquet(path)
+    df = df.sort_values([*keys, "timestamp"])
+    nxt = df.groupby(keys, sort=False)["timestamp"].shift(-1)
+    dt = (nxt - df["timestamp"]).dt.total_seconds()
+    median = dt.groupby([df["host"], df["gpu"]], sort=False).transform("median")
+    w = dt.clip(upper=2 * median).fillna(median).fillna(0.0)
+    idle = df["util_pct"] < IDLE_THRESHOLD
+    price = df["model"].map({m: _price(m) for m in df["model"].dropna().unique()}).fillna(0.0)
+    cost = w * price / 3600
+    parts = pd.DataFrame(
+        {
+            "host": df["host"],
+            "gpu": df["gpu"],
+            "gpu_hours": w / 3600,
+            "idle_gpu_hours": w.where(idle, 0.0) / 3600,
+            "total_cost": cost,
+            "idle_cost": cost.where(idle, 0.0),
+        }
+    )
+    out = parts.groupby(keys).sum()
+    out["active_gpu_hours"] = out["gpu_hours"] - out["idle_gpu_hours"]
+    return out.reset_index()
+
+
+CONTENDERS: dict[str, Callable[[Path], Any]] = {"aiops_lab": run_aiops_lab, "pandas": run_pandas}
+
+
+def differences(ours: pl.DataFrame, theirs: pd.DataFrame) -> dict[str, float]:
+    """Max absolute difference per column over the GPUs, after matching them by host and GPU."""
+    cols = ["gpu_hours", "idle_gpu_hours", "active_gpu_hours", "total_cost", "idle_cost"]
+    a = ours.select("host", "gpu", *cols)
+    b = pl.from_pandas(theirs[["host", "gpu", *cols]]).with_columns(pl.col("gpu").cast(pl.Int32))
+    joined = a.join(b, on=["host", "gpu"], how="full", suffix="_pd", coalesce=True)
+    out: dict[str, float] = {"gpus_ours": float(a.height), "gpus_pandas": float(b.height)}
+    for c in cols:
+        d = (joined[c] - joined[f"{c}_pd"]).abs()
+        out[c] = float("inf") if d.null_count() else float(d.max())
+    out["total_gpu_hours"] = float(a["gpu_hours"].sum())
+    return out
+
+
+# -- measurement ------------------------------------------------------------------------------
+def best_of(fn: Callable[[Path], Any], path: Path, repeat: int) -> dict[str, Any]:
+    wall, cpu, out = [], [], None
+    for _ in range(repeat):
+        out = None
+        gc.collect()
+        c0, t0 = time.process_time(), time.perf_counter()
+        out = fn(path)
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    best = int(np.argmin(wall))
+    return {"best_s": wall[best], "cpu_s": cpu[best], "all_s": wall, "result": out}
+
+
+def time_reads(path: Path, repeat: int) -> dict[str, float]:
+    """Seconds to read the file alone (best of ``repeat``), with each library."""
+    out = {}
+    for name, read in (("polars", pl.read_parquet), ("pandas", pd.read_parquet)):
+        runs = []
+        for _ in range(repeat):
+            gc.collect()
+            t0 = time.perf_counter()
+            frame = read(path)
+            runs.append(time.perf_counter() - t0)
+            del frame
+        out[name] = min(runs)
+    return out
+
+
+def child(name: str, path: Path) -> None:
+    """Subprocess mode: warm up on a small file, run ``name`` on ``path``, print its memory."""
+    fn = CONTENDERS[name]
+    with tempfile.TemporaryDirectory() as tmp:
+        fn(write_telemetry(WARMUP_ROWS, Path(tmp)))
+    gc.collect()
+    reset = _reset_peak()
+    base = _rss_bytes()
+    base_peak = _maxrss_bytes()
+    t0 = time.perf_counter()
+    fn(path)
+    elapsed = time.perf_counter() - t0
+    peak = _maxrss_bytes()
+    print(
+        json.dumps(
+            {
+                "rss_before_run": base,
+                "peak_before_run": base_peak,
+                "peak_after_run": peak,
+                "peak_extra": peak - (base if reset else max(base, base_peak)),
+                "peak_reset": reset,
+                "seconds": elapsed,
+            }
+        )
+    )
+
+
+def measure_memory(name: str, path: Path, timeout: float) -> dict[str, Any]:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", name, "--path", str(path)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"stopped after {timeout:.0f} s"}
+    if proc.returncode != 0:
+        return {"error": proc.stderr.strip().splitlines()[-1:] or [f"exit {proc.returncode}"]}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def profile_review(path: Path, top: int) -> str:
+    """cProfile of one ``aiops_lab`` run: the ``top`` entries by own time and by cumulative time."""
+    prof = cProfile.Profile()
+    prof.enable()
+    run_aiops_lab(path)
+    prof.disable()
+    buf = io.StringIO()
+    stats = pstats.Stats(prof, stream=buf)
+    stats.sort_stats("tottime").print_stats(top)
+    stats.sort_stats("cumulative").print_stats(top)
+    return buf.getvalue()
+
+
+def _fmt(x: float | None, spec: str) -> str:
+    return "n/a" if x is None or not np.isfinite(x) else format(x, spec)
+
+
+def _machine() -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
+        "polars": pl.__version__,
+        "load_average": os.getloadavg(),
+        "env": {
+            k: v for k, v in os.environ.items() if k.startswith(("OPENBLAS", "OMP_", "POLARS"))
+        },
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--json", type=Path, default=None, help="write the results here")
+    parser.add_argument("--no-memory", action="store_true", help="skip the subprocess runs")
+    parser.add_argument(
+        "--pandas-limit",
+        type=float,
+        default=300.0,
+        help="skip pandas at a size where one run is expected to take longer (seconds)",
+    )
+    parser.add_argument(
+        "--profile", type=int, default=0, metavar="TOP", help="cProfile review at the largest N"
+    )
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--path", type=Path, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        child(args.child, args.path)
+        return 0
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    machine = _machine()
+    rows_list = sorted(args.rows)
+    results: list[dict[str, Any]] = []
+    profile = None
+    with tempfile.TemporaryDirectory(prefix="gpu_bench_") as tmp:
+        folder = Path(tmp)
+        log(f"warm-up at {WARMUP_ROWS:,} rows")
+        warm = write_telemetry(WARMUP_ROWS, folder)
+        for fn in CONTENDERS.values():
+            fn(warm)
+        for rows in rows_list:
+            t0 = time.perf_counter()
+            path = write_telemetry(rows, folder)
+            meta = pl.scan_parquet(path).select(pl.len()).collect().item()
+            entry: dict[str, Any] = {
+                "rows": rows,
+                "file_bytes": path.stat().st_size,
+                "contenders": {},
+            }
+            with_frame = pl.read_parquet(path)
+            entry["frame_bytes"] = int(with_frame.estimated_size())
+            entry["gpus"] = with_frame.select(pl.struct("host", "gpu").n_unique()).item()
+            del with_frame
+            log(f"{meta:,} rows: Parquet written in {time.perf_counter() - t0:.1f} s "
+                f"({entry['file_bytes'] / 2**20:.0f} MiB on disk, "
+                f"{entry['frame_bytes'] / 2**20:.0f} MiB in polars)")  # fmt: skip
+            entry["read_s"] = time_reads(path, args.repeat)
+            outputs = {}
+            for name, fn in CONTENDERS.items():
+                if name == "pandas" and results:
+                    prev = results[-1]["contenders"].get("pandas", {}).get("best_s")
+                    guess = prev * rows / results[-1]["rows"] if prev else None
+                    if guess is not None and guess > args.pandas_limit:
+                        note = (f"skipped: about {guess:.0f} s expected (linear from "
+                                f"{results[-1]['rows']:,} rows), over {args.pandas_limit:.0f} s")  # fmt: skip
+                        entry["contenders"][name] = {"skipped": note}
+                        log(f"  {name}: {note}")
+                        continue
+                log(f"  timing {name} (best of {args.repeat})")
+                timing = best_of(fn, path, args.repeat)
+                outputs[name] = timing.pop("result")
+                entry["contenders"][name] = timing
+                log(f"    {timing['best_s']:.2f} s (runs: "
+                    + ", ".join(f"{t:.2f}" for t in timing["all_s"]) + ")")  # fmt: skip
+                if name == "pandas" and timing["best_s"] > args.pandas_limit:
+                    entry["contenders"][name]["note"] = "over the limit"
+            if len(outputs) == 2:
+                entry["diff"] = differences(outputs["aiops_lab"], outputs["pandas"])
+                log(f"  max abs diff: gpu_hours {entry['diff']['gpu_hours']:.2e}, "
+                    f"idle_gpu_hours {entry['diff']['idle_gpu_hours']:.2e}")  # fmt: skip
+            del outputs
+            gc.collect()
+            if not args.no_memory:
+                for name in CONTENDERS:
+                    c = entry["contenders"][name]
+                    if "best_s" not in c:
+                        continue
+                    log(f"  peak memory of {name} (fresh process)")
+                    c["memory"] = measure_memory(name, path, 60 + 3 * c["best_s"])
+            if args.profile and rows == rows_list[-1]:
+                log(f"  profiling aiops_lab at {rows:,} rows")
+                profile = profile_review(path, args.profile)
+            results.append(entry)
+
+    _print_tables(results)
+    if profile:
+        print()
+        print(profile)
+    if args.json:
+        machine["load_average_end"] = os.getloadavg()
+        payload = {"machine": machine, "results": results, "profile": profile}
+        args.json.write_text(json.dumps(payload, indent=2, default=float))
+        print(f"\nwrote {args.json}")
+    return 0
+
+
+def _peak_mb(c: dict[str, Any]) -> float | None:
+    mem = c.get("memory", {})
+    return mem["peak_extra"] / 2**20 if "peak_extra" in mem else None
+
+
+def _print_tables(results: list[dict[str, Any]]) -> None:
+    print()
+    print("| rows | aiops_lab s | pandas s | speed-up | aiops_lab peak MB | pandas peak MB "
+          "| max abs diff hours |")  # fmt: skip
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    notes = []
+    for e in results:
+        a, p = e["contenders"].get("aiops_lab", {}), e["contenders"].get("pandas", {})
+        a_s, p_s = a.get("best_s"), p.get("best_s")
+        speed = p_s / a_s if a_s and p_s else None
+        d = e.get("diff")
+        diff = max(d["gpu_hours"], d["idle_gpu_hours"]) if d else None
+        if "skipped" in p:
+            notes.append(f"{e['rows']:,} rows, pandas {p['skipped']}")
+        print(f"| {e['rows']:,} | {_fmt(a_s, '.2f')} | {_fmt(p_s, '.2f')} "
+              f"| {_fmt(speed, '.1f')}x | {_fmt(_peak_mb(a), '.0f')} | {_fmt(_peak_mb(p), '.0f')} "
+              f"| {_fmt(diff, '.1e')} |")  # fmt: skip
+    for n in notes:
+        print(f"\n{n}")
+    print()
+    print("| rows | GPUs | Parquet MiB | polars frame MiB | read s polars | read s pandas "
+          "| aiops_lab CPU s | pandas CPU s | total GPU-hours | max abs diff cost USD |")  # fmt: skip
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for e in results:
+        a, p = e["contenders"].get("aiops_lab", {}), e["contenders"].get("pandas", {})
+        d = e.get("diff")
+        cost = max(d["total_cost"], d["idle_cost"]) if d else None
+        hours = d["total_gpu_hours"] if d else None
+        print(f"| {e['rows']:,} | {e['gpus']} | {e['file_bytes'] / 2**20:.0f} "
+              f"| {e['frame_bytes'] / 2**20:.0f} | {e['read_s']['polars']:.2f} "
+              f"| {e['read_s']['pandas']:.2f} | {_fmt(a.get('cpu_s'), '.2f')} "
+              f"| {_fmt(p.get('cpu_s'), '.2f')} | {_fmt(hours, ',.0f')} | {_fmt(cost, '.1e')} |")  # fmt: skip
+
+
+if __name__ == "__main__":
+    sys.exit(main())
