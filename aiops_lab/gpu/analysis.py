@@ -149,17 +149,28 @@ def review(
     price_table = load_prices(prices)
     steps = progress_bar(range(3), desc="gpu review", enabled=progress)
     next(steps, None)
-    # one group per GPU or MIG instance; rows sorted by (group, time)
-    keyed = frame.with_columns(
+    # One group per GPU or MIG instance; rows sorted by (group, time). Only the columns
+    # the review uses are carried, strings as categoricals, so the sort moves integers.
+    labels = ("host", "model", "user", "job_id", "pod", "namespace", "mig_instance")
+    keyed = frame.select(
+        "timestamp", "gpu", "util_pct", "sm_active", "mem_used_mib", "mem_total_mib", "power_w",
+        *(pl.col(c).cast(pl.Categorical) for c in labels),
+    )  # fmt: skip
+    code = (
+        pl.col("host").to_physical().cast(pl.Int64) * (1 << 32)
+        + pl.col("gpu").cast(pl.Int64) * (1 << 16)
+        + pl.col("mig_instance").to_physical().cast(pl.Int64).fill_null((1 << 16) - 1)
+    )
+    keyed = keyed.with_columns((code.rank("dense") - 1).cast(pl.Int64).alias("_g")).sort(
+        ["_g", "timestamp"]
+    )
+    ident = keyed.group_by("_g").agg(pl.col("host", "gpu", "mig_instance").first()).sort("_g")
+    keys = ident.select(
         pl.when(pl.col("mig_instance").is_null())
         .then(pl.format("{}/{}", "host", "gpu"))
         .otherwise(pl.format("{}/{}/mig{}", "host", "gpu", "mig_instance"))
         .alias("_key")
-    )
-    keys = keyed.select(pl.col("_key").unique().sort())["_key"]
-    keyed = keyed.with_columns(
-        pl.col("_key").cast(pl.Enum(keys.to_list())).to_physical().cast(pl.Int64).alias("_g")
-    ).sort(["_g", "timestamp"])
+    )["_key"]
     n_groups = keys.len()
     group = from_numpy(keyed["_g"].to_numpy(), xp)
     t_us = from_numpy(keyed["timestamp"].dt.epoch("us").to_numpy(), xp)
@@ -168,14 +179,15 @@ def review(
     idle_np = ~(util >= idle_threshold)  # a sample without a reading counts as idle
     idle_run = K.idle_runs(xp, group, from_numpy(idle_np, xp), weight, n_groups)
     util_x = from_numpy(util, xp)
-    p50 = K.segment_quantile(xp, group, util_x, n_groups, 0.5)
-    p95 = K.segment_quantile(xp, group, util_x, n_groups, 0.95)
+    p50, p95 = K.segment_quantiles(xp, group, util_x, n_groups, (0.5, 0.95))
     next(steps, None)
     samples = keyed.with_columns(
         pl.Series("_w", to_numpy(weight)),
         pl.Series("_idle", idle_np),
         pl.coalesce(pl.col("sm_active") * 100.0, pl.col("util_pct")).alias("_eff"),
     )
+    samples = _with_price(samples, price_table)  # once: every roll-up reads it
+
     per_gpu = _per_gpu(
         samples,
         to_numpy(median),
@@ -188,12 +200,13 @@ def review(
     by = {name: _rollup(samples, [name], price_table) for name in ("host", "job_id")}
     # time no job holds is idle capacity too: it belongs to "(no job)", not to nobody
     by["user"] = _rollup(
-        samples.with_columns(pl.col("user").fill_null(NO_JOB)), ["user"], price_table
+        samples.with_columns(pl.col("user").cast(pl.Utf8).fill_null(NO_JOB)), ["user"], price_table
     )
     job_users = (
         samples.filter(pl.col("job_id").is_not_null())
         .group_by("job_id")
         .agg(pl.col("user").drop_nulls().first())
+        .with_columns(pl.col("job_id", "user").cast(pl.Utf8))
     )
     by["job_id"] = by["job_id"].join(job_users, on="job_id", how="left")
     by["pod"] = _rollup(
@@ -203,7 +216,7 @@ def review(
     next(steps, None)
     period = (frame["timestamp"].min(), frame["timestamp"].max())
     return GpuReview(
-        samples=samples.drop("_key"), per_gpu=per_gpu, per_host=by["host"], per_user=by["user"], per_pod=by["pod"],
+        samples=samples, per_gpu=per_gpu, per_host=by["host"], per_user=by["user"], per_pod=by["pod"],
         per_job=jobs_frame, params={"idle_threshold": idle_threshold, "alert_idle_share": alert_idle_share, "alert_idle_cost": alert_idle_cost,
                 "backend": info.name, "start": period[0], "end": period[1]},
         period=period, backend=info, elapsed_s=time.perf_counter() - started,
@@ -269,9 +282,8 @@ def _hours(expr: pl.Expr) -> pl.Expr:
 
 def _rollup(samples: pl.DataFrame, by: list[str], prices: pl.DataFrame) -> pl.DataFrame:
     """GPU-hours, idle hours, utilization and cost per value of ``by``."""
-    priced = _with_price(samples, prices)
     out = (
-        priced.filter(pl.col(by[0]).is_not_null())
+        samples.filter(pl.col(by[0]).is_not_null())
         .group_by(by)
         .agg(
             _hours(pl.col("_w")).alias("gpu_hours"),
@@ -289,6 +301,7 @@ def _rollup(samples: pl.DataFrame, by: list[str], prices: pl.DataFrame) -> pl.Da
             .alias("idle_cost"),
         )
         .with_columns((pl.col("idle_gpu_hours") / pl.col("gpu_hours")).alias("idle_share"))
+        .with_columns(pl.col(c).cast(pl.Utf8) for c in by if c != "_g")
         .sort("idle_cost", descending=True)
     )
     return out
@@ -299,6 +312,7 @@ def _with_price(samples: pl.DataFrame, prices: pl.DataFrame) -> pl.DataFrame:
     mapping = _price_of(models, prices)
     return samples.with_columns(
         pl.col("model")
+        .cast(pl.Utf8)
         .replace_strict(mapping, default=None, return_dtype=pl.Float64)
         .fill_null(0.0)
         .alias("_price")
@@ -330,6 +344,7 @@ def _per_gpu(
         pl.col("mem_total_mib").max(), pl.col("power_w").mean().alias("mean_power_w"),
         pl.col("sm_active").is_not_null().any().alias("_has_sm"),
     )  # fmt: skip
+    ident = ident.with_columns(pl.col("host", "model", "mig_instance").cast(pl.Utf8))
     frame = ident.join(base.drop("n_gpus"), on="_g").join(extra, on="_g").sort("_g")
     out = frame.with_columns(
         pl.when(pl.col("_has_sm"))

@@ -47,7 +47,9 @@ def heatmap(
         every = next((k for k, h in hours.items() if n_gpus * (span_h / h + 1) <= max_cells), "1d")
     s = s.with_columns(pl.col("timestamp").dt.truncate(every).alias("bucket"))
     s = s.with_columns(
-        pl.concat_str([pl.col("host"), pl.col("gpu").cast(pl.Utf8)], separator="/").alias("gpu_key")
+        pl.concat_str(
+            [pl.col("host").cast(pl.Utf8), pl.col("gpu").cast(pl.Utf8)], separator="/"
+        ).alias("gpu_key")
     )
     cells = s.group_by("gpu_key", "bucket").agg(
         ((pl.col("util_pct") * pl.col("_w")).sum() / pl.col("_w").sum()).alias("util_pct")

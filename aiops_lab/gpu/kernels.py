@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["group_bounds", "idle_runs", "sample_weights", "segment_quantile", "segment_sum"]
+__all__ = [
+    "group_bounds",
+    "idle_runs",
+    "sample_weights",
+    "segment_quantile",
+    "segment_quantiles",
+    "segment_sum",
+]
 
 
 def group_bounds(xp: Any, group: Any, n_groups: int) -> tuple[Any, Any]:
@@ -39,6 +46,13 @@ def segment_quantile(xp: Any, group: Any, values: Any, n_groups: int, q: float) 
     ``group`` holds dense codes ``0..n_groups-1`` (any order). Non-finite values are
     left out; groups without values give NaN.
     """
+    return segment_quantiles(xp, group, values, n_groups, (q,))[0]
+
+
+def segment_quantiles(
+    xp: Any, group: Any, values: Any, n_groups: int, qs: tuple[float, ...]
+) -> list[Any]:
+    """Several quantiles per group from one sort (see :func:`segment_quantile`)."""
     finite = xp.isfinite(values)
     filled = xp.where(finite, values, xp.asarray(xp.inf, dtype=values.dtype))
     order = _group_order(xp, group, filled)
@@ -48,19 +62,22 @@ def segment_quantile(xp: Any, group: Any, values: Any, n_groups: int, q: float) 
     counts = segment_sum(xp, xp.astype(xp.take(finite, order), xp.int64), starts, ends)
     has = counts > 0
     last = xp.maximum(counts - 1, xp.zeros_like(counts))
-    virtual = xp.astype(last, values.dtype) * q
-    lo = xp.floor(virtual)
-    gamma = virtual - lo
     top = max(int(sorted_vals.shape[0]) - 1, 0)
-    a = xp.take(sorted_vals, xp.clip(starts + xp.astype(lo, xp.int64), 0, top))
-    b = xp.take(
-        sorted_vals, xp.clip(starts + xp.minimum(xp.astype(lo, xp.int64) + 1, last), 0, top)
-    )
-    zero = xp.zeros_like(a)
-    a, b = xp.where(has, a, zero), xp.where(has, b, zero)  # empty groups read padding (+inf)
-    diff = b - a
-    out = xp.where(gamma >= 0.5, b - diff * (1.0 - gamma), a + diff * gamma)
-    return xp.where(has, out, xp.asarray(xp.nan, dtype=values.dtype))
+    out = []
+    for q in qs:
+        virtual = xp.astype(last, values.dtype) * q
+        lo = xp.floor(virtual)
+        gamma = virtual - lo
+        a = xp.take(sorted_vals, xp.clip(starts + xp.astype(lo, xp.int64), 0, top))
+        b = xp.take(
+            sorted_vals, xp.clip(starts + xp.minimum(xp.astype(lo, xp.int64) + 1, last), 0, top)
+        )
+        zero = xp.zeros_like(a)
+        a, b = xp.where(has, a, zero), xp.where(has, b, zero)  # empty groups read padding (+inf)
+        diff = b - a
+        value = xp.where(gamma >= 0.5, b - diff * (1.0 - gamma), a + diff * gamma)
+        out.append(xp.where(has, value, xp.asarray(xp.nan, dtype=values.dtype)))
+    return out
 
 
 def sample_weights(

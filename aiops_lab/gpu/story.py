@@ -60,8 +60,6 @@ def next_steps(review: GpuReview) -> list[str]:
             continue
         saving = part["saving_usd"].sum()
         targets = ", ".join(part["target"].head(4).to_list()) + (" ..." if part.height > 4 else "")
-        steps.append(
-            f"**{kind}** ({part.height}; up to ${saving:,.0f}): {targets}: {action}."
-        )
+        steps.append(f"**{kind}** ({part.height}; up to ${saving:,.0f}): {targets}: {action}.")
     steps = [step.replace("$", "\\$") for step in steps]  # Markdown renders $...$ as math
     return steps or ["Nothing to change: the fleet is well used."]
