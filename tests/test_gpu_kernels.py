@@ -47,3 +47,18 @@ def test_segment_quantile_matches_numpy(xp, rng):
                 assert got[g] == pytest.approx(np.quantile(v, q), abs=1e-12)
             else:
                 assert np.isnan(got[g])
+
+
+def test_median_interval_matches_numpy(xp, rng):
+    """Random irregular sampling: each group's median interval is numpy's median of its diffs."""
+    group = np.sort(rng.integers(0, 5, 300))
+    t = np.zeros(300, dtype=np.int64)
+    for g in range(5):
+        rows = group == g
+        t[rows] = np.cumsum(rng.integers(1, 90, rows.sum())) * 1_000_000
+    _, median = K.sample_weights(xp, xp.asarray(group), xp.asarray(t), 6)
+    median = to_numpy(median)
+    for g in range(5):
+        diffs = np.diff(t[group == g]) / 1e6
+        assert median[g] == (np.median(diffs) if diffs.size else 0.0)
+    assert median[5] == 0.0  # a group with no samples

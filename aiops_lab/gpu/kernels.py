@@ -80,6 +80,38 @@ def segment_quantiles(
     return out
 
 
+#: intervals are packed with their group into one int64 sort key: group * 2**40 + interval
+_SHIFT = 1 << 40
+
+
+def _median_interval(xp: Any, group: Any, dt_us: Any, valid: Any, n_groups: int) -> Any:
+    """Median of the valid intervals (microseconds) per group, in seconds; 0 for none.
+
+    Rows are grouped already, so one unstable sort of ``group * 2**40 + interval``
+    orders every group's intervals (intervals are clipped below 2**40 us, 12.7 days).
+    """
+    if n_groups >= 1 << 23:
+        msg = f"{n_groups} GPUs exceed the 8 million the interval sort key can hold"
+        raise ValueError(msg)
+    sentinel = _SHIFT - 1
+    packed = xp.clip(dt_us, 0, sentinel - 1)
+    key = xp.astype(group, xp.int64) * _SHIFT + xp.where(
+        valid, packed, xp.full_like(packed, sentinel)
+    )
+    key = xp.sort(key, stable=False)
+    g_sorted = key // _SHIFT
+    v_sorted = key - g_sorted * _SHIFT
+    starts, ends = group_bounds(xp, g_sorted, n_groups)
+    counts = segment_sum(xp, xp.astype(v_sorted != sentinel, xp.int64), starts, ends)
+    top = max(int(v_sorted.shape[0]) - 1, 0)
+    lo = xp.clip(starts + (counts - 1) // 2, 0, top)
+    hi = xp.clip(starts + counts // 2, 0, top)
+    mid = (
+        xp.astype(xp.take(v_sorted, lo), xp.float64) + xp.astype(xp.take(v_sorted, hi), xp.float64)
+    ) / 2e6
+    return xp.where(counts > 0, mid, xp.zeros_like(mid))
+
+
 def sample_weights(
     xp: Any, group: Any, t_us: Any, n_groups: int, *, cap: float = 2.0
 ) -> tuple[Any, Any]:
@@ -94,11 +126,12 @@ def sample_weights(
         empty = xp.zeros((0,), dtype=xp.float64)
         return empty, xp.zeros((n_groups,), dtype=xp.float64)
     same_next = xp.concat([group[1:] == group[:-1], xp.asarray([False])])
-    t = xp.astype(t_us, xp.float64) / 1e6
-    t_next = xp.concat([t[1:], t[-1:]])
-    dt = xp.where(same_next, t_next - t, xp.asarray(xp.nan, dtype=xp.float64))
-    median = segment_quantile(xp, group, dt, n_groups, 0.5)
-    median = xp.where(xp.isnan(median), xp.zeros_like(median), median)
+    t_next = xp.concat([t_us[1:], t_us[-1:]])
+    dt_us = xp.where(same_next, t_next - t_us, xp.zeros_like(t_us))  # exact integer microseconds
+    median = _median_interval(xp, group, dt_us, same_next, n_groups)
+    dt = xp.where(
+        same_next, xp.astype(dt_us, xp.float64) / 1e6, xp.asarray(xp.nan, dtype=xp.float64)
+    )
     per_row_median = xp.take(median, xp.astype(group, xp.int64))
     weight = xp.where(same_next, xp.minimum(dt, cap * per_row_median), per_row_median)
     return xp.where(xp.isnan(weight), xp.zeros_like(weight), weight), median
