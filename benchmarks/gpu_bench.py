@@ -53,7 +53,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from drift_bench import _maxrss_bytes, _reset_peak, _rss_bytes  # noqa: E402
+from drift_bench import _fmt, _maxrss_bytes, _reset_peak, _rss_bytes  # noqa: E402
 
 from aiops_lab.gpu import TELEMETRY_SCHEMA  # noqa: E402
 
@@ -302,10 +302,6 @@ def profile_review(path: Path, top: int) -> str:
     stats.sort_stats("tottime").print_stats(top)
     stats.sort_stats("cumulative").print_stats(top)
     return buf.getvalue()
-
-
-def _fmt(x: float | None, spec: str) -> str:
-    return "n/a" if x is None or not np.isfinite(x) else format(x, spec)
 
 
 def _machine() -> dict[str, Any]:

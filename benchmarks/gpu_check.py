@@ -131,7 +131,13 @@ def run_tests(expect_cupy: bool) -> bool:
     import xml.etree.ElementTree as ET
 
     junit = Path(tempfile.mkdtemp(prefix="aiops_lab_tests_")) / "junit.xml"
-    args = ["tests/test_drift_kernels.py", "tests/test_gpu_kernels.py", "-q", "-k", "not import_without"]
+    args = [
+        "tests/test_drift_kernels.py",
+        "tests/test_gpu_kernels.py",
+        "-q",
+        "-k",
+        "not import_without",
+    ]
     # the project's addopts may name plugins this machine lacks (nbval): replace them
     cmd = [sys.executable, "-m", "pytest", *args, "-o", "addopts=-ra --strict-markers"]
     cmd += ["-p", "no:cacheprovider", f"--junitxml={junit}"]

@@ -95,7 +95,7 @@ class ReferenceProfile:
         if cats:
             rc, _, self.categories = category_codes(ref, cat_frame, cats)
             self._n_levels = from_numpy(np.asarray([len(c) for c in self.categories], np.int64), xp)
-            self.ref_cat_counts = K.category_counts(xp, from_numpy(rc, xp), self._n_levels, 0)
+            self.ref_cat_counts = K.category_counts(xp, from_numpy(rc, xp), self._n_levels)
             self._ref_levels = [set(c) for c in self._ref_seen(to_numpy(self.ref_cat_counts))]
 
     def _ref_seen(self, counts: np.ndarray) -> list[list[str]]:
@@ -256,7 +256,7 @@ class ReferenceProfile:
                 .fill_null(-1)
                 .to_numpy()
             )
-        cur_counts = K.category_counts(xp, from_numpy(codes, xp), self._n_levels, 0)
+        cur_counts = K.category_counts(xp, from_numpy(codes, xp), self._n_levels)
         chi2, dof = K.chi2_statistic(xp, self.ref_cat_counts, cur_counts)
         div = K.divergences(xp, self.ref_cat_counts, cur_counts)
         rc, cc = to_numpy(self.ref_cat_counts), to_numpy(cur_counts)

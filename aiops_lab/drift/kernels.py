@@ -201,7 +201,7 @@ def ks_wasserstein(xp: Any, ref: SortedSample, cur: SortedSample) -> tuple[Any, 
     return ks, wasserstein
 
 
-def category_counts(xp: Any, codes: Any, n_categories: Any, total: int) -> Any:
+def category_counts(xp: Any, codes: Any, n_categories: Any) -> Any:
     """Counts of integer category codes for many columns at once.
 
     ``codes`` is ``(C, n)`` with -1 for null; column c uses codes ``0..n_categories[c]-1``.

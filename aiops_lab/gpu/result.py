@@ -128,9 +128,9 @@ class GpuReview(Result):
                              "action": f"run it on a {r['fits_in']} instead of a full GPU"})  # fmt: skip
         if "queue_wait_s" in jobs.columns:
             waited = jobs.filter(pl.col("queue_wait_s") > LONG_WAIT_S)
-            if waited.height and self.summary_idle_share() > 0.2:
+            if waited.height and self._idle_share() > 0.2:
                 rows.append({"kind": "queue", "target": f"{waited.height} jobs", "saving_usd": 0.0,
-                             "evidence": f"waited more than {LONG_WAIT_S // 3600} h while {self.summary_idle_share():.0%} of GPU-hours sat idle",
+                             "evidence": f"waited more than {LONG_WAIT_S // 3600} h while {self._idle_share():.0%} of GPU-hours sat idle",
                              "action": "let partitions borrow idle GPUs (or merge them)"})  # fmt: skip
         frame = pl.DataFrame(
             rows,
@@ -144,7 +144,7 @@ class GpuReview(Result):
         )
         return frame.sort("saving_usd", descending=True, nulls_last=True)
 
-    def summary_idle_share(self) -> float:
+    def _idle_share(self) -> float:
         g = self.per_gpu
         total = float(g["gpu_hours"].sum())
         return float(g["idle_gpu_hours"].sum()) / total if total else 0.0
