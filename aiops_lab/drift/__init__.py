@@ -14,15 +14,33 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from aiops_lab.drift.analysis import compare
+    from aiops_lab.drift.estimation import PerformanceEstimate, estimate_performance
+    from aiops_lab.drift.multivariate import EmbeddingDriftResult, MMDResult, embedding_drift, mmd
     from aiops_lab.drift.result import DriftResult
     from aiops_lab.drift.widgets import DriftExplorer
 
-__all__ = ["DriftExplorer", "DriftResult", "compare"]
+__all__ = [
+    "DriftExplorer",
+    "DriftResult",
+    "EmbeddingDriftResult",
+    "MMDResult",
+    "PerformanceEstimate",
+    "compare",
+    "embedding_drift",
+    "estimate_performance",
+    "mmd",
+]
 
 _WHERE = {
     "compare": "aiops_lab.drift.analysis",
     "DriftResult": "aiops_lab.drift.result",
     "DriftExplorer": "aiops_lab.drift.widgets",
+    "EmbeddingDriftResult": "aiops_lab.drift.multivariate",
+    "MMDResult": "aiops_lab.drift.multivariate",
+    "embedding_drift": "aiops_lab.drift.multivariate",
+    "PerformanceEstimate": "aiops_lab.drift.estimation",
+    "estimate_performance": "aiops_lab.drift.estimation",
+    "mmd": "aiops_lab.drift.multivariate",
 }
 
 
