@@ -134,6 +134,7 @@ def run_tests(expect_cupy: bool) -> bool:
     args = [
         "tests/test_drift_kernels.py",
         "tests/test_gpu_kernels.py",
+        "tests/test_drift_mv_kernels.py",
         "-q",
         "-k",
         "not import_without",

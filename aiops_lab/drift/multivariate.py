@@ -35,7 +35,14 @@ MEDIAN_POINTS = 10_000
 
 # -- input --------------------------------------------------------------------------------
 def _is_array(obj: Any) -> bool:
-    return hasattr(obj, "__array_namespace__") or isinstance(obj, np.ndarray)
+    """NumPy, CuPy or any array-API array (not a frame, list or path)."""
+    if isinstance(obj, np.ndarray) or hasattr(obj, "__array_namespace__"):
+        return True
+    try:
+        import array_api_compat
+    except ImportError:  # pragma: no cover - a dependency
+        return False
+    return bool(array_api_compat.is_array_api_obj(obj)) and not hasattr(obj, "columns")
 
 
 def _check_matrix(x: Any, name: str) -> Any:
