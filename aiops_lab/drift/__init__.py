@@ -14,21 +14,27 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from aiops_lab.drift.analysis import compare
+    from aiops_lab.drift.classifier import ClassifierDriftResult, classifier_drift
     from aiops_lab.drift.estimation import PerformanceEstimate, estimate_performance
     from aiops_lab.drift.multivariate import EmbeddingDriftResult, MMDResult, embedding_drift, mmd
+    from aiops_lab.drift.reconstruction import ReconstructionDriftResult, reconstruction_drift
     from aiops_lab.drift.result import DriftResult
     from aiops_lab.drift.widgets import DriftExplorer
 
 __all__ = [
+    "ClassifierDriftResult",
     "DriftExplorer",
     "DriftResult",
     "EmbeddingDriftResult",
     "MMDResult",
     "PerformanceEstimate",
+    "ReconstructionDriftResult",
+    "classifier_drift",
     "compare",
     "embedding_drift",
     "estimate_performance",
     "mmd",
+    "reconstruction_drift",
 ]
 
 _WHERE = {
@@ -39,6 +45,10 @@ _WHERE = {
     "MMDResult": "aiops_lab.drift.multivariate",
     "embedding_drift": "aiops_lab.drift.multivariate",
     "PerformanceEstimate": "aiops_lab.drift.estimation",
+    "ClassifierDriftResult": "aiops_lab.drift.classifier",
+    "classifier_drift": "aiops_lab.drift.classifier",
+    "ReconstructionDriftResult": "aiops_lab.drift.reconstruction",
+    "reconstruction_drift": "aiops_lab.drift.reconstruction",
     "estimate_performance": "aiops_lab.drift.estimation",
     "mmd": "aiops_lab.drift.multivariate",
 }
