@@ -5,8 +5,13 @@ deterministic (NumPy ``default_rng(20261127)``) and is written next to this scri
 as zstd-compressed Parquet:
 
 * ``credit_reference.parquet``: the model's validation period, September 2026.
-* ``credit_production.parquet``: 30 days of production, October 2026, with four
+* ``credit_production.parquet``: 30 days of production, October 2026, with six
   injected drifts and labels that arrive 7 days late.
+
+The embedding column and drifts e and f draw only from a second generator,
+``default_rng([20261127, 1])``, so the first one makes the same draws as before they
+were added, and every other column keeps its values (apart from ``employment_years``,
+``score`` and ``prediction`` from drift e's date on, which drift e changes on purpose).
 
 See ``datasets/README.md`` for the scenario, the schema and the drift schedule.
 """
@@ -36,6 +41,8 @@ UTILIZATION_NULL_RATE = 0.15
 CONCEPT_DRIFT = datetime(2026, 10, 22, tzinfo=UTC)  # riskier borrowers, debt_to_income up
 DTI_SHIFT, CONCEPT_LOGIT_SHIFT, CONCEPT_LOGIT_NOISE = 0.10, 0.6, 1.5
 LABEL_CUTOFF = datetime(2026, 10, 24, tzinfo=UTC)  # labels are null from here on (7-day delay)
+JOINT_SHIFT = datetime(2026, 10, 17, tzinfo=UTC)  # employment_years re-paired within the day
+EMBEDDING_DRIFT = datetime(2026, 10, 26, tzinfo=UTC)  # partner descriptions come from a template
 
 THRESHOLD = 0.3  # prediction = score >= THRESHOLD
 EMPLOYMENT_NULL_RATE = 0.02
@@ -61,6 +68,14 @@ LEVEL_EFFECTS = {
 }  # fmt: skip
 EMPLOYMENT_IMPUTE = 5.5  # the model's fill-in for a null employment_years
 UTILIZATION_IMPUTE = 0.35  # the model's fill-in for a null utilization
+
+# The description embedding: unit vectors around one topic centre per loan purpose. Every
+# centre is a shared direction (what all loan descriptions have in common) plus a direction
+# of its own; the partner template's centre (drift f) is built orthogonal to all of them
+# but for a small share of the shared direction, so no purpose's rows come near it.
+EMBEDDING_DIM = 16
+SHARED_WEIGHT, TEMPLATE_SHARED_WEIGHT = 0.6, 0.15
+EMBEDDING_NOISE, TEMPLATE_NOISE = 0.15, 0.08  # per-coordinate sd before normalising
 
 
 def _us(t: datetime) -> int:
@@ -110,8 +125,67 @@ def model_logit(f: dict[str, np.ndarray]) -> np.ndarray:
     return z
 
 
-def _simulate(rng: np.random.Generator, ts: np.ndarray) -> pl.DataFrame:
-    """Applicants, model output and outcomes at timestamps ``ts``; drifts follow the dates."""
+def topic_centres(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Unit centres, one row per loan purpose (in ``PURPOSES`` order), and the template's."""
+    shared = rng.standard_normal(EMBEDDING_DIM)
+    shared /= np.linalg.norm(shared)
+    own = rng.standard_normal((len(PURPOSES[0]), EMBEDDING_DIM))
+    own -= np.outer(own @ shared, shared)  # each purpose's own direction is orthogonal to shared
+    own /= np.linalg.norm(own, axis=1, keepdims=True)
+    # the template's own direction: orthogonal to the shared one and to every purpose's
+    q, _ = np.linalg.qr(np.column_stack([shared, own.T]), mode="complete")
+    unit = np.vstack([SHARED_WEIGHT * shared + own, TEMPLATE_SHARED_WEIGHT * shared + q[:, -1]])
+    unit /= np.linalg.norm(unit, axis=1, keepdims=True)
+    return unit[:-1], unit[-1]
+
+
+def _embed(
+    rng: np.random.Generator,
+    purpose: np.ndarray,
+    templated: np.ndarray,
+    centres: tuple[np.ndarray, np.ndarray],
+) -> np.ndarray:
+    """One unit vector per row: its purpose's centre (or the template's) plus noise.
+
+    The values are rounded to float16 precision (as vector stores often keep embeddings)
+    and returned as float32; the norms are 1 to within 5e-4, and the files stay small.
+    """
+    purpose_centres, template = centres
+    position = {level: i for i, level in enumerate(PURPOSES[0])}
+    index = np.array([position[level] for level in purpose], dtype=np.int64)
+    centre = np.where(templated[:, None], template, purpose_centres[index])
+    sd = np.where(templated, TEMPLATE_NOISE, EMBEDDING_NOISE)[:, None]
+    vectors = centre + sd * rng.standard_normal((purpose.size, EMBEDDING_DIM))
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    return unit.astype(np.float16).astype(np.float32)
+
+
+def _rejoin_within_day(rng: np.random.Generator, ts: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Drift e: from ``JOINT_SHIFT`` on, each row gets another row's value of the same day.
+
+    Within each UTC day the rows are put in a random cycle and each one takes the value of
+    the next one, so every row's value comes from a different row and the day keeps exactly
+    the same multiset of values (nulls included).
+    """
+    out = values.copy()
+    day = ts // 86_400_000_000
+    for d in np.unique(day[ts >= _us(JOINT_SHIFT)]):
+        cycle = np.flatnonzero(day == d)[rng.permutation(int((day == d).sum()))]
+        out[cycle] = values[np.roll(cycle, -1)]
+    return out
+
+
+def _simulate(
+    rng: np.random.Generator,
+    extra: np.random.Generator,
+    ts: np.ndarray,
+    centres: tuple[np.ndarray, np.ndarray],
+) -> pl.DataFrame:
+    """Applicants, model output and outcomes at timestamps ``ts``; drifts follow the dates.
+
+    ``rng`` draws every column as it did before the embedding and drifts e and f were
+    added; ``extra`` draws only what those need.
+    """
     n = ts.size
     age = np.clip(np.rint(rng.normal(42, 13, n)), 18, 90).astype(np.int64)
     income = np.exp(10.9 + 0.006 * (age - 42) + rng.normal(0, 0.5, n))
@@ -150,10 +224,18 @@ def _simulate(rng: np.random.Generator, ts: np.ndarray) -> pl.DataFrame:
     # Drift c: a broken upstream pipeline drops utilization; the model sees the nulls.
     broken = (ts >= _us(UTILIZATION_NULLS)) & (rng.random(n) < UTILIZATION_NULL_RATE)
     f["utilization"] = np.where(broken, np.nan, utilization)
+    # Below only ``extra`` draws. Drift f: the partner's form templates the description.
+    templated = (ts >= _us(EMBEDDING_DRIFT)) & (f["channel"] == "partner")
+    embedding = _embed(extra, f["loan_purpose"], templated, centres)
+    # Drift e: a bad join; the file and the model get another applicant's employment_years,
+    # while the outcome (drawn above) still follows the applicant's own.
+    f["employment_years"] = _rejoin_within_day(extra, ts, employment)
     score = np.round(1 / (1 + np.exp(-model_logit(f))), 6)
 
     stamp = pl.from_epoch(pl.Series("timestamp", ts), time_unit="us").dt.replace_time_zone("UTC")
-    frame = pl.DataFrame({"timestamp": stamp, **f, "score": score, "label": label})
+    frame = pl.DataFrame({"timestamp": stamp, **f, "score": score, "label": label}).with_columns(
+        pl.Series("purpose_embedding", embedding, dtype=pl.Array(pl.Float32, EMBEDDING_DIM))
+    )
     seq = pl.int_range(1, pl.len() + 1).over(pl.col("timestamp").dt.date())
     return frame.select(  # request_id: "<yyyymmdd>-<n-th request of the day>"
         pl.format(
@@ -164,6 +246,7 @@ def _simulate(rng: np.random.Generator, ts: np.ndarray) -> pl.DataFrame:
         pl.col("income", "loan_amount", "debt_to_income").cast(pl.Float64),
         pl.col("employment_years", "utilization").fill_nan(None).cast(pl.Float64),
         pl.col("region", "channel", "home_ownership", "loan_purpose").cast(pl.String),
+        "purpose_embedding",
         pl.col("score").cast(pl.Float64),
         (pl.col("score") >= THRESHOLD).cast(pl.Int64).alias("prediction"),
         pl.col("label").cast(pl.Int64),
@@ -172,17 +255,20 @@ def _simulate(rng: np.random.Generator, ts: np.ndarray) -> pl.DataFrame:
 
 COLUMNS = ["request_id", "timestamp", "age", "income", "loan_amount", "credit_score",
            "debt_to_income", "employment_years", "num_open_accounts", "utilization", "region",
-           "channel", "home_ownership", "loan_purpose", "score", "prediction", "label"]  # fmt: skip
+           "channel", "home_ownership", "loan_purpose", "purpose_embedding", "score", "prediction",
+           "label"]  # fmt: skip
 
 
 def generate(seed: int = SEED) -> dict[str, pl.DataFrame]:
     """Build both datasets in memory; the same seed always gives the same frames."""
     rng = np.random.default_rng(seed)
+    extra = np.random.default_rng([seed, 1])  # never shares a draw with rng
+    centres = topic_centres(extra)
     weights = _rows_per_day(REFERENCE_START, REFERENCE_DAYS)
     ref_per_day = rng.multinomial(REFERENCE_ROWS, weights / weights.sum())
-    ref = _simulate(rng, _timestamps(rng, REFERENCE_START, ref_per_day))
+    ref = _simulate(rng, extra, _timestamps(rng, REFERENCE_START, ref_per_day), centres)
     prod_per_day = rng.poisson(_rows_per_day(PRODUCTION_START, PRODUCTION_DAYS))
-    prod = _simulate(rng, _timestamps(rng, PRODUCTION_START, prod_per_day))
+    prod = _simulate(rng, extra, _timestamps(rng, PRODUCTION_START, prod_per_day), centres)
     prod = prod.with_columns(  # delayed labels: not yet known at the end of the data
         pl.when(pl.col("timestamp") < LABEL_CUTOFF).then("label").alias("label")
     )

@@ -109,7 +109,7 @@ def test_describe() -> None:
     rows = dict(zip(table["name"], table["rows"], strict=True))
     assert rows["credit_reference"] == 20_000
     assert 55_000 < rows["credit_production"] < 65_000
-    assert table["columns"].to_list() == [17, 17]
+    assert table["columns"].to_list() == [18, 18]
 
 
 @pytest.mark.parametrize("call", [datasets.load, datasets.path])
@@ -138,6 +138,9 @@ def test_schema(ref: pl.DataFrame, prod: pl.DataFrame) -> None:
         assert ref.schema[column] == pl.Int64
     for column in ["income", "loan_amount", "debt_to_income", "employment_years", "utilization"]:
         assert ref.schema[column] == pl.Float64
+    assert ref.schema["purpose_embedding"] == pl.Array(pl.Float32, 16)
+    assert ref.columns.index("purpose_embedding") == ref.columns.index("loan_purpose") + 1
+    assert ref["purpose_embedding"].null_count() == 0
     assert ref["request_id"].n_unique() == ref.height
     assert prod["request_id"].n_unique() == prod.height
     assert ref["age"].min() >= 18
@@ -171,6 +174,7 @@ def test_regenerating_gives_the_committed_files(script: ModuleType) -> None:
 
 def test_score_is_a_function_of_the_features(script: ModuleType, prod: pl.DataFrame) -> None:
     features = {c: prod[c].to_numpy() for c in prod.columns[2:14]}  # nulls become NaN
+    assert "purpose_embedding" not in features
     expected = 1 / (1 + np.exp(-script.model_logit(features)))
     np.testing.assert_allclose(prod["score"].to_numpy(), expected, atol=1e-6)
     assert (prod["prediction"] == (prod["score"] >= script.THRESHOLD).cast(pl.Int64)).all()
@@ -262,3 +266,126 @@ def test_resolve_path_names_bundled_files():
         "credit_reference"
     )
     assert datasets.resolve_path("some/file.csv").name == "file.csv"
+
+
+# --- joint shift (e) and embedding drift (f) --------------------------------------------
+
+
+def age_employment(frame: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    known = frame.filter(pl.col("employment_years").is_not_null())
+    return known["age"].to_numpy(), known["employment_years"].to_numpy()
+
+
+def age_employment_corr(frame: pl.DataFrame) -> float:
+    return float(np.corrcoef(*age_employment(frame))[0, 1])
+
+
+def over_age_cap(frame: pl.DataFrame) -> float:
+    """Share of rows with more years at the employer than years since turning 18."""
+    age, employment = age_employment(frame)
+    return float((employment > age - 18).sum() / frame.height)
+
+
+def embeddings(frame: pl.DataFrame) -> np.ndarray:
+    return frame["purpose_embedding"].to_numpy().astype(np.float64)
+
+
+def nearest_reference_cosine(frame: pl.DataFrame, ref: pl.DataFrame) -> np.ndarray:
+    """For each row of ``frame``, the cosine of its most similar reference embedding."""
+    e, r = embeddings(frame), embeddings(ref).T
+    return np.concatenate([(e[i : i + 4096] @ r).max(axis=1) for i in range(0, len(e), 4096)])
+
+
+def test_joint_shift_breaks_age_and_employment(ref: pl.DataFrame, prod: pl.DataFrame) -> None:
+    before, after = between(prod, None, day(17)), between(prod, day(17), None)
+    assert 0.15 < age_employment_corr(ref) < 0.25
+    assert 0.15 < age_employment_corr(before) < 0.25
+    assert abs(age_employment_corr(after)) < 0.05
+    # employment_years <= age - 18 holds for every row until the bad join
+    assert over_age_cap(ref) == over_age_cap(before) == 0
+    assert 0.06 < over_age_cap(after) < 0.10
+    for d in range(17, 31):  # one day of data shows it
+        one_day = between(prod, day(d), day(d + 1) if d < 30 else None)
+        assert age_employment_corr(one_day) < 0.08, d
+        assert over_age_cap(one_day) > 0.05, d
+    for d in (1, 8, 16):
+        assert age_employment_corr(between(prod, day(d), day(d + 1))) > 0.12, d
+
+
+def test_joint_shift_is_invisible_per_column(ref: pl.DataFrame, prod: pl.DataFrame) -> None:
+    before, after = between(prod, None, day(17)), between(prod, day(17), None)
+    for column in ["age", "employment_years"]:
+        assert ks_p(ref, after, column) > 0.001, column
+        assert ks_p(before, after, column) > 0.001, column
+        for d in (17, 18, 24, 30):
+            one_day = between(prod, day(d), day(d + 1) if d < 30 else None)
+            assert ks_p(ref, one_day, column) > 0.001, (column, d)
+    assert 0.01 < null_fraction(after, "employment_years") < 0.03
+
+
+def test_joint_shift_keeps_each_days_values(script: ModuleType) -> None:
+    """The bad join only re-pairs: each day holds the same employment_years as without it."""
+    ts = np.sort(np.random.default_rng(0).integers(0, 3 * 86_400, 900)) * 1_000_000
+    ts += script._us(script.JOINT_SHIFT) - 86_400_000_000  # the day before and two after
+    values = np.round(np.random.default_rng(1).gamma(2.0, 3.0, ts.size), 1)
+    values[::50] = np.nan
+    joined = script._rejoin_within_day(np.random.default_rng(2), ts, values)
+    first = ts < script._us(script.JOINT_SHIFT)
+    np.testing.assert_array_equal(joined[first], values[first])
+    for d in np.unique(ts // 86_400_000_000):
+        same_day = ts // 86_400_000_000 == d
+        np.testing.assert_array_equal(np.sort(joined[same_day]), np.sort(values[same_day]))
+    moved = ~first & ~np.isnan(values)
+    assert (joined[moved] != values[moved]).mean() > 0.9
+
+
+def test_embeddings_are_unit_vectors_around_purpose_centres(
+    script: ModuleType, ref: pl.DataFrame
+) -> None:
+    e = embeddings(ref)
+    np.testing.assert_allclose(np.linalg.norm(e, axis=1), 1, atol=5e-4)
+    centres, template = script.topic_centres(np.random.default_rng([script.SEED, 1]))
+    np.testing.assert_allclose(np.linalg.norm(centres, axis=1), 1, atol=1e-12)
+    own = np.array([script.PURPOSES[0].index(p) for p in ref["loan_purpose"]])
+    assert (np.argmax(e @ centres.T, axis=1) == own).mean() > 0.99
+    # the purpose means recovered from the data alone are distinct topics
+    means = np.array([e[own == k].mean(axis=0) for k in range(len(centres))])
+    means /= np.linalg.norm(means, axis=1, keepdims=True)
+    off_diagonal = (means @ means.T)[~np.eye(len(centres), dtype=bool)]
+    assert off_diagonal.max() < 0.8
+    assert np.abs(centres @ template).max() < 0.1
+
+
+def test_embedding_drift_adds_a_far_cluster(
+    script: ModuleType, ref: pl.DataFrame, prod: pl.DataFrame
+) -> None:
+    _, template = script.topic_centres(np.random.default_rng([script.SEED, 1]))
+    before, after = between(prod, None, day(26)), between(prod, day(26), None)
+    assert (embeddings(ref) @ template).max() < 0.7
+    assert (embeddings(before) @ template).max() < 0.7
+    near = embeddings(after) @ template > 0.8
+    assert 0.20 < near.mean() < 0.28
+    # the templated rows are the partner's applications
+    assert (near == (after["channel"] == "partner").to_numpy()).all()
+    # no reference row is near them, while every earlier row has a close reference neighbour
+    nearest = nearest_reference_cosine(after, ref)
+    assert nearest[near].max() < 0.8
+    assert (nearest_reference_cosine(before, ref) < 0.8).mean() < 0.001
+
+
+def test_embedding_drift_shows_on_one_day(ref: pl.DataFrame, prod: pl.DataFrame) -> None:
+    centroid = embeddings(ref).mean(axis=0)
+    centroid /= np.linalg.norm(centroid)
+
+    def centroid_cosine(frame: pl.DataFrame) -> float:
+        m = embeddings(frame).mean(axis=0)
+        return float(m @ centroid / np.linalg.norm(m))
+
+    for d in (1, 15, 25):
+        assert centroid_cosine(between(prod, day(d), day(d + 1))) > 0.995, d
+    for d in (26, 27, 30):
+        one_day = between(prod, day(d), day(d + 1) if d < 30 else None)
+        assert centroid_cosine(one_day) < 0.95, d
+        assert (nearest_reference_cosine(one_day, ref) < 0.8).mean() > 0.15, d
+    # the loan purposes themselves keep their mix
+    assert chi2_p(ref, between(prod, day(26), None), "loan_purpose") > 0.001

@@ -15,6 +15,7 @@ import numpy as np
 import polars as pl
 
 from aiops_lab.backend import get_namespace
+from aiops_lab.drift.deeper import embedding_columns, resolve_multivariate, run_deeper
 from aiops_lab.drift.engine import ReferenceProfile
 from aiops_lab.drift.quality import model_quality, resolve_task
 from aiops_lab.drift.result import DECIDE_BY, Decision, DriftResult, decide
@@ -44,6 +45,11 @@ def compare(
     prediction_column: str | None = None,
     label_column: str | None = None,
     task: str = "auto",
+    multivariate: bool | str | Sequence[str] = False,
+    embeddings: str | Sequence[str] | None = None,
+    estimate_quality: bool = False,
+    sample_rows: int = 5_000,
+    seed: int = 0,
     backend: str | None = None,
     progress: bool | None = None,
 ) -> DriftResult:
@@ -95,6 +101,24 @@ def compare(
         per window (rows whose label has not arrived yet are left out).
     task : {"auto", "binary", "regression"}
         How to score model quality; "auto" infers it from the labels.
+    multivariate : bool or list of {"mmd", "classifier", "reconstruction"}
+        Also test the feature columns jointly: the MMD permutation test on the numeric
+        features (standardized; rows with a missing value left out), a domain
+        classifier (cross-validated AUC and the columns that drive it) and the PCA
+        reconstruction error per window. ``True`` runs all three. Results go to
+        ``result.extras``; a joint drift raises the alert even when no single column moved.
+    embeddings : "auto", str or list of str, optional
+        Embedding (list/array) columns to test with :func:`embedding_drift`, per window
+        when windows are set; ``"auto"`` takes every list/array column.
+    estimate_quality : bool
+        Estimate a binary classifier's AUC and accuracy per window without labels
+        (confidence-based, from the calibrated ``prediction_column`` scores), shown beside
+        the realized values where labels exist.
+    sample_rows : int
+        Rows per side (a seeded random subset) for the pairwise and classifier work of
+        ``multivariate`` and ``embeddings``.
+    seed : int
+        Seed for those subsets and permutations.
     backend : {"auto", "numpy", "cupy"}, optional
         Array backend; default from :func:`aiops_lab.set_config`.
     progress : bool, optional
@@ -126,6 +150,9 @@ def compare(
         time_column,
         task,
     )
+    joint = resolve_multivariate(multivariate)
+    if not isinstance(sample_rows, int) or sample_rows < 50:
+        raise ParameterError("sample_rows", "an integer >= 50", sample_rows)
     xp, info = get_namespace(backend)
     ref = read_frame(reference, "reference")
     cur = read_frame(current, "current")
@@ -174,11 +201,26 @@ def compare(
         windows = _windowed(profile, cur, bounds, roles, rule, progress)
     if prediction_column and label_column and task_kind is not None:
         quality = model_quality(xp, ref, cur, prediction_column, label_column, task_kind, bounds)
+    extras = {}
+    emb_cols = embedding_columns(ref, cur, embeddings)
+    if joint or emb_cols or estimate_quality:
+        features = [c for c in plan.columns if roles[c] == "feature"]
+        extras = run_deeper(
+            ref, cur, features=features, numeric=[c for c in plan.numeric if c in features],
+            multivariate=joint, embeddings=emb_cols, estimate_quality=estimate_quality,
+            prediction_column=prediction_column, label_column=label_column, task=task_kind,
+            time_column=time_column, window=window, chunk_size=chunk_size, rows=sample_rows,
+            alpha=alpha, correction=correction, seed=seed, backend=backend, progress=progress,
+        )  # fmt: skip
+        for col in emb_cols:
+            plan.skipped.pop(col, None)
+        params.update(multivariate=joint, embeddings=emb_cols, estimate_quality=estimate_quality,
+                      sample_rows=sample_rows, seed=seed)  # fmt: skip
     elapsed = time.perf_counter() - started
     return DriftResult(
         table=table, windows=windows, distributions=distributions, quality=quality,
         params=params, skipped=plan.skipped, backend=info, elapsed_s=elapsed,
-        n_ref=ref.height, n_cur=cur.height,
+        n_ref=ref.height, n_cur=cur.height, extras=extras,
     )  # fmt: skip
 
 

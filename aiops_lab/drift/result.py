@@ -87,6 +87,12 @@ class DriftResult(Result):
         Realized model quality per window (when predictions and labels are given).
     skipped : dict
         Columns left out and why.
+    extras : dict of str to Result
+        The analyses run beside the per-column tests, by name: ``"mmd"``,
+        ``"classifier"``, ``"reconstruction"`` (``multivariate=``),
+        ``"embedding:<column>"`` (``embeddings=``), ``"estimate"``
+        (``estimate_quality=``). Each is a full result of its own, with its tables and
+        charts; their headline numbers join this result's summary, metrics and alert.
     """
 
     analysis = "drift"
@@ -105,6 +111,7 @@ class DriftResult(Result):
         elapsed_s: float,
         n_ref: int,
         n_cur: int,
+        extras: dict[str, Result] | None = None,
     ) -> None:
         self._table = table.sort(["drifted", "severity"], descending=True, nulls_last=True)
         self.windows = windows
@@ -115,6 +122,7 @@ class DriftResult(Result):
         self.backend = backend
         self.elapsed_s = elapsed_s
         self.n_ref, self.n_cur = n_ref, n_cur
+        self.extras: dict[str, Result] = dict(extras or {})
         self._summary = self._make_summary()
 
     # -- data ------------------------------------------------------------------------------
@@ -155,6 +163,10 @@ class DriftResult(Result):
         first = self.first_drift
         if first is not None:
             out["first_drift"] = first
+        for name, extra in self.extras.items():
+            for key, frame in extra.tables().items():
+                if frame is not None:
+                    out[f"{_extra_key(name)}.{key}"] = frame
         return out
 
     def _make_summary(self) -> dict[str, Any]:
@@ -198,7 +210,39 @@ class DriftResult(Result):
                 summary["first_drift"] = first["first_drift_start"].min()
         if self.quality is not None and self.quality.height:
             summary.update(self._quality_summary())
+        if self.extras:
+            summary.update(self._extras_summary(summary))
         return summary
+
+    def _extras_summary(self, summary: dict[str, Any]) -> dict[str, Any]:
+        """Headline numbers of the extra analyses; their alerts join this one."""
+        out: dict[str, Any] = {}
+        notes = []
+        for name, extra in self.extras.items():
+            s = extra.summary
+            key = _extra_key(name)
+            out[f"{key}.alert"] = bool(s.get("alert", False))
+            if name == "mmd":
+                out["mmd_p_value"] = s["mmd_p_value"]
+                out["joint_drift"] = bool(s["alert"])
+            elif name == "classifier":
+                out["classifier_auc"] = s["auc"]
+                out["classifier_auc_low"] = s["auc_low"]
+            elif name == "reconstruction":
+                out["reconstruction_alerts"] = s.get("n_alerts")
+            elif name.startswith("embedding:"):
+                out[f"{key}.far_share"] = s["far_share"]
+                out[f"{key}.mmd_p_value"] = s["mmd_p_value"]
+            if s.get("alert") and name != "estimate":
+                notes.append(_extra_note(name, s))
+        if notes:
+            out["headline"] = summary["headline"] + "; " + "; ".join(notes)
+            out["alert"] = True
+        estimate = self.extras.get("estimate")
+        if estimate is not None and estimate.summary.get("alert"):
+            out["alert"] = True
+            out["headline"] = out.get("headline", summary["headline"]) + "; estimated quality fell"
+        return out
 
     def _quality_summary(self) -> dict[str, Any]:
         q = self.quality
@@ -236,6 +280,9 @@ class DriftResult(Result):
                 if value is not None and math.isfinite(value):
                     out[f"{key}.{stat}"] = float(value)
             out[f"{key}.drifted"] = float(row["drifted"])
+        for name, extra in self.extras.items():
+            for k, v in Result.metrics(extra).items():
+                out[f"{_extra_key(name)}.{k}"] = v
         return out
 
     # -- presentation ----------------------------------------------------------------------
@@ -257,6 +304,23 @@ class DriftResult(Result):
         from aiops_lab.drift.widgets import DriftExplorer
 
         return DriftExplorer(self)
+
+
+def _extra_note(name: str, s: dict[str, Any]) -> str:
+    if name == "mmd":
+        return f"the features drift jointly (MMD p = {s['mmd_p_value']:.2g})"
+    if name == "classifier":
+        return f"a classifier tells current rows from reference rows (AUC {s['auc']:.2f})"
+    if name == "reconstruction":
+        return f"PCA reconstruction error out of its band in {s.get('n_alerts')} window(s)"
+    if name.startswith("embedding:"):
+        col = name.split(":", 1)[1]
+        return f"embedding {col!r} drifted ({s['far_share']:.0%} of points far from the reference)"
+    return f"{name} alert"
+
+
+def _extra_key(name: str) -> str:
+    return _metric_key(name.replace(":", "."))
 
 
 def _metric_key(name: str) -> str:
