@@ -875,7 +875,9 @@ def embedding_drift(
         the pairwise work grows with its square. ``None`` uses everything.
     alpha, correction
         A window drifts when its MMD p-value, corrected over windows (``"bh"``,
-        ``"holm"``, ``"bonferroni"``, ``"none"``), is below ``alpha``.
+        ``"holm"``, ``"bonferroni"``, ``"none"``), is below ``alpha``. Each window gets
+        at least ``windows / alpha`` permutations, so that a single drifting window can
+        pass the correction (with fewer, the smallest attainable p-value is too large).
     min_rows
         Windows with fewer rows are reported without a test.
     """
@@ -892,6 +894,7 @@ def embedding_drift(
         raise ParameterError("max_rows", f"None or an integer >= min_rows ({min_rows})", max_rows)
 
     bounds = None
+    window_perms = permutations
     if _is_array(reference) or _is_array(current):
         if time_column is not None or window is not None or chunk_size is not None:
             raise ParameterError(
@@ -975,6 +978,9 @@ def embedding_drift(
         from aiops_lab.progress import progress_bar
 
         rows = []
+        # enough permutations that one drifting window can pass the correction alone
+        window_perms = max(permutations, math.ceil(len(bounds) / alpha))
+        window_args = {**test_args, "permutations": window_perms}
         show = progress if progress is not None else len(bounds) > 5
         for start, end, offset, count in progress_bar(
             bounds, desc="embedding windows", enabled=show
@@ -993,7 +999,14 @@ def embedding_drift(
             else:
                 sub = _stack(part, col, "current", "raise")
                 w = prepare(sub, "current")
-                stats = _window_stats(xp, ref, w, threshold, quantile, progress=False, **test_args)
+                if w.shape[0] < 2 or math.comb(n_ref + int(w.shape[0]), n_ref) < window_perms + 1:
+                    row.update(mmd2=None, mmd_p_value=None, sigma=None, centroid_distance=None,
+                               far_share=None, far_p_value=None)  # fmt: skip
+                    rows.append(row)
+                    continue
+                stats = _window_stats(
+                    xp, ref, w, threshold, quantile, progress=False, **window_args
+                )
                 stats.pop("_null")
                 stats.pop("n")
                 row.update(stats)
@@ -1011,6 +1024,7 @@ def embedding_drift(
         "quantile": quantile,
         "far_threshold": math.sqrt(threshold),
         "permutations": permutations,
+        "window_permutations": window_perms if bounds is not None else None,
         "max_rows": max_rows,
         "alpha": alpha,
         "correction": correction,
