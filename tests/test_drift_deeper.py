@@ -111,3 +111,22 @@ def test_bad_options():
         drift.compare(ref, cur, estimate_quality=True)
     with pytest.raises(ParameterError, match="sample_rows"):
         drift.compare(ref, cur, multivariate=True, sample_rows=3)
+
+
+def test_bundled_joint_shift_is_found_by_the_joint_tests_only():
+    """employment_years is joined to the wrong rows from 2026-10-17: columns pass, their relation fails."""
+    from datetime import timezone
+
+    quiet = ["num_open_accounts", "loan_amount", "credit_score", "age", "employment_years"]
+    ref = "bundled:credit_reference"
+    cur = "bundled:credit_production"
+    per_column = drift.compare(ref, cur, columns=quiet, progress=False)
+    assert per_column.drifted_columns == []
+    rec = drift.reconstruction_drift(ref, cur, columns=quiet, time_column="timestamp", window="1d")
+    days = rec.current
+    shift = datetime(2026, 10, 17, tzinfo=timezone.utc)
+    before = days.filter(pl.col("window_start") < shift)
+    after = days.filter(pl.col("window_start") >= shift)
+    assert not before["alert"].any()
+    assert after["alert"].mean() > 0.5
+    assert after["error"].mean() > before["error"].max()
