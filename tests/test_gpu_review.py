@@ -88,3 +88,52 @@ def test_kubernetes_pods_get_their_own_rollup():
     assert pod["gpu_hours"] == pytest.approx(60 / 3600)
     # SM activity 0.4125 and 0.405 weigh equally: efficiency is their mean, in percent
     assert pod["efficiency_pct"] == pytest.approx(100 * (0.4125 + 0.405) / 2)
+
+
+def _jobs() -> pl.DataFrame:
+    from aiops_lab.gpu._schema import JOBS_SCHEMA
+
+    t0 = datetime(2026, 10, 5, tzinfo=timezone.utc)
+    h = timedelta(hours=1)
+    rows = [  # job, user, partition, gpus, submit, start, elapsed hours
+        ("7", "ann", "a100", 2, t0 - h / 6, t0, 1.0),  # 2 GPU-h held, 0.5 h busy on GPU 0
+        ("8", "bob", "a100", 1, t0 - 2 * h, t0, 0.5),  # never seen in the telemetry
+        ("9", "cy", "h100", 1, t0 - h, t0, 1.0),  # waited an hour, never seen
+        ("10", "cy", "cpu", 0, t0, t0, 3.0),  # no GPU: not part of the GPU accounting
+    ]
+    frame = pl.DataFrame(
+        {
+            "job_id": [r[0] for r in rows], "user": [r[1] for r in rows],
+            "partition": [r[2] for r in rows], "gpus": [r[3] for r in rows],
+            "submit": [r[4] for r in rows], "start": [r[5] for r in rows],
+            "end": [r[5] + r[6] * h for r in rows], "elapsed_s": [r[6] * 3600 for r in rows],
+            "gpu_hours_alloc": [r[3] * r[6] for r in rows],
+            "queue_wait_s": [(r[5] - r[4]).total_seconds() for r in rows],
+            "job_name": ["train"] * 4, "state": ["COMPLETED"] * 4,
+        }
+    )  # fmt: skip
+    for name, dtype in JOBS_SCHEMA.items():
+        if name not in frame.columns:
+            frame = frame.with_columns(pl.lit(None, dtype=dtype).alias(name))
+    return frame.select(pl.col(n).cast(t) for n, t in JOBS_SCHEMA.items())
+
+
+def test_allocation_waste_per_partition_and_user_by_hand():
+    r = review(_telemetry(), _jobs(), prices={"A100": 3.0}, backend="numpy")
+    part = {row["partition"]: row for row in r.per_partition.iter_rows(named=True)}
+    assert set(part) == {"a100", "h100"}  # the CPU-only partition holds no GPU time
+    a100 = part["a100"]
+    assert a100["jobs"] == 2
+    assert a100["gpu_hours_alloc"] == pytest.approx(2.0 + 0.5)
+    assert a100["active_gpu_hours"] == pytest.approx(0.5)
+    assert a100["wasted_gpu_hours"] == pytest.approx(2.0 - 0.5 + 0.5)
+    assert a100["waste_share"] == pytest.approx(2.0 / 2.5)
+    # queue waits 10 min and 2 h: the median of two is their mean
+    assert a100["median_queue_wait_h"] == pytest.approx((1 / 6 + 2) / 2)
+    assert part["h100"]["wasted_gpu_hours"] == pytest.approx(1.0)
+    assert part["h100"]["median_queue_wait_h"] == pytest.approx(1.0)
+    users = {row["user"]: row for row in r.waste_by_user.iter_rows(named=True)}
+    assert users["ann"]["wasted_gpu_hours"] == pytest.approx(1.5)
+    assert users["cy"]["jobs"] == 1
+    assert "per_partition" in r.tables()
+    assert review(_telemetry(), prices={"A100": 3.0}).per_partition is None

@@ -420,9 +420,10 @@ def _jobs(jobs: Any, usage: pl.DataFrame, prices: pl.DataFrame) -> pl.DataFrame:
     return (
         out.with_columns(
             pl.coalesce("user", "job_user").alias("user"),
-            (pl.col("gpu_hours_alloc") - pl.col("active_gpu_hours").fill_null(0.0)).alias(
-                "wasted_gpu_hours"
-            ),
+            # telemetry intervals can overrun a job's end by a sample: never negative waste
+            (pl.col("gpu_hours_alloc") - pl.col("active_gpu_hours").fill_null(0.0))
+            .clip(lower_bound=0.0)
+            .alias("wasted_gpu_hours"),
         )
         .drop("job_user")
         .sort("wasted_gpu_hours", descending=True, nulls_last=True)

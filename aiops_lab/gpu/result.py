@@ -61,9 +61,52 @@ class GpuReview(Result):
         """What to change, with the evidence and the money at stake, largest first."""
         return self._recommendations
 
+    @property
+    def per_partition(self) -> pl.DataFrame | None:
+        """Slurm accounting per partition (None without jobs): what was allocated, what was used.
+
+        ``gpu_hours_alloc`` is what the scheduler held for the jobs (GPUs x elapsed),
+        ``active_gpu_hours`` the non-idle time the telemetry saw on those jobs' GPUs,
+        ``wasted_gpu_hours`` the difference and ``waste_share`` its share of the
+        allocation; queue waits are the jobs' ``start - submit`` (jobs that started).
+        """
+        return self._waste_by("partition")
+
+    @property
+    def waste_by_user(self) -> pl.DataFrame | None:
+        """The same allocation accounting per Slurm user (None without jobs)."""
+        return self._waste_by("user")
+
+    def _waste_by(self, key: str) -> pl.DataFrame | None:
+        jobs = self.per_job
+        if "gpu_hours_alloc" not in jobs.columns or key not in jobs.columns:
+            return None
+        gpu_jobs = jobs.filter(pl.col("gpus").fill_null(0) > 0)
+        return (
+            gpu_jobs.group_by(key)
+            .agg(
+                pl.len().alias("jobs"),
+                pl.col("gpu_hours_alloc").sum(),
+                pl.col("active_gpu_hours").fill_null(0.0).sum(),
+                pl.col("wasted_gpu_hours").sum(),
+                (pl.col("queue_wait_s").median() / 3600).alias("median_queue_wait_h"),
+                (pl.col("queue_wait_s").quantile(0.95, "linear") / 3600).alias("p95_queue_wait_h"),
+            )
+            .with_columns(
+                pl.when(pl.col("gpu_hours_alloc") > 0)
+                .then(pl.col("wasted_gpu_hours") / pl.col("gpu_hours_alloc"))
+                .alias("waste_share")
+            )
+            .sort("wasted_gpu_hours", descending=True, nulls_last=True)
+        )
+
     def tables(self) -> dict[str, pl.DataFrame]:
-        return {"table": self.table, "per_host": self.per_host, "per_user": self.per_user,
-                "per_job": self.per_job, "per_pod": self.per_pod, "recommendations": self._recommendations}  # fmt: skip
+        out = {"table": self.table, "per_host": self.per_host, "per_user": self.per_user,
+               "per_job": self.per_job, "per_pod": self.per_pod, "recommendations": self._recommendations}  # fmt: skip
+        for name, frame in (("per_partition", self.per_partition), ("waste_by_user", self.waste_by_user)):
+            if frame is not None:
+                out[name] = frame
+        return out
 
     def _make_summary(self) -> dict[str, Any]:
         g = self.per_gpu
