@@ -167,3 +167,99 @@ def test_allocation_savings_and_coverage_match_plain_sums(bundled):
     covered = sum(Decimal(r["ListCost"]) for r in usage if r["CommitmentDiscountStatus"] == "Used")
     ec2 = commitment_coverage(bundled, by=None).row(0, named=True)
     assert ec2["coverage"] == pytest.approx(float(covered / list_total))
+
+
+def _spiky() -> tuple[np.ndarray, int]:
+    rng = np.random.default_rng(8)
+    y = np.tile([100.0, 110, 105, 115, 120, 40, 35], 10) + rng.normal(0, 2, 70)
+    y[40] += 300.0
+    return y, 40
+
+
+@pytest.mark.parametrize("models", [("snaive",), ("snaive", "ets")])
+def test_a_spike_does_not_echo_a_week_later(models):
+    y, spike = _spiky()
+    fc = forecast(_bill(y), horizon=7, models=models)
+    assert fc.backtest.filter(pl.col("chosen"))["model"][0] == "snaive"
+    days = fc.anomalies["date"].to_list()
+    assert START + timedelta(days=spike) in days
+    assert START + timedelta(days=spike + 7) not in days  # the naive fit would copy the spike here
+    if models == ("snaive",):
+        # the reference skips the flagged day: day spike+7 is compared with day spike-7
+        hist = fc.history.filter(pl.col("date") == START + timedelta(days=spike + 7)).row(
+            0, named=True
+        )
+        assert hist["fitted"] == pytest.approx(y[spike - 7])
+        assert fc.anomalies.filter(pl.col("date") == START + timedelta(days=spike))["expected"][
+            0
+        ] == pytest.approx(y[spike - 7])
+    else:
+        assert set(fc.history["fit_model"].drop_nulls()) == {"ets"}
+
+
+def test_all_zero_series_forecast_zero_without_a_model_search():
+    rng = np.random.default_rng(9)
+    y = np.vstack([np.tile([5.0, 6, 7, 8, 9, 2, 1], 6) + rng.normal(0, 0.3, 42), np.zeros(42)])
+    with pytest.warns(AiopsLabWarning, match="No spend at all in 's1'"):
+        fc = forecast(
+            _bill(y, ["s0", "s1"]), by="service", horizon=7, models=("snaive",), budget=10.0
+        )
+    zero = fc.forecast.filter(pl.col("group") == "s1")
+    assert zero.height == 7
+    for col in ("mean", "lo_80", "hi_80", "lo_95", "hi_95"):
+        assert (zero[col] == 0.0).all()
+    bt = fc.backtest.filter(pl.col("group") == "s1").row(0, named=True)
+    assert bt["model"] == "zero"
+    assert bt["mase"] is None
+    assert bt["chosen"]
+    assert fc.breach.filter(pl.col("group") == "s1")["p_breach"][0] == 0.0
+    assert fc.backtest.filter(pl.col("group") == "s0")["model"][0] == "snaive"
+    assert fc.summary["zero_series"] == 1
+    with pytest.warns(AiopsLabWarning, match="No spend"):
+        only = forecast(_bill(np.zeros(30)), horizon=5)
+    assert (only.forecast["mean"] == 0).all()
+    assert only.anomalies.height == 0
+
+
+def test_mase_falls_back_to_the_one_day_naive_scale():
+    # an exactly repeating week: the seasonal-naive in-sample error is 0, so MASE uses the
+    # one-day naive error of the history before the first origin
+    week = np.array([10.0, 12.0, 11.0, 13.0, 15.0, 4.0, 3.0])
+    y = np.tile(week, 6)
+    y[35:] += 5.0  # a step in the last backtest window
+    fc = forecast(_bill(y), horizon=7, models=("snaive",), backtest_windows=2)
+    row = fc.backtest.row(0, named=True)
+    errors = [abs(y[o + k] - y[o - 7 + k]) for o in (28, 35) for k in range(7)]
+    scale = np.mean(np.abs(np.diff(y[:28])))
+    assert row["mase_scale"] == "naive"
+    assert row["mase"] == pytest.approx(np.mean(errors) / scale)
+    # a constant history has no scale at all: MASE is null, the model still forecasts
+    flat = np.full(42, 50.0)
+    flat[35:] = 55.0
+    fc = forecast(_bill(flat), horizon=7, models=("snaive",), backtest_windows=2)
+    assert fc.backtest["mase"][0] is None
+    assert fc.backtest["mase_scale"][0] is None
+
+
+def test_with_budget_reuses_the_fit():
+    rng = np.random.default_rng(10)
+    y = 100 + rng.normal(0, 10, 45)  # 2026-01-05 .. 2026-02-18: 11 days of February left
+    fc = forecast(_bill(y), horizon=5, models=("snaive",), budget=2800.0, n_paths=2000)
+    same = fc.with_budget(2800.0)
+    assert same.breach.equals(fc.breach)
+    lower, higher = fc.with_budget(2700.0), fc.with_budget({"total": 4000.0})
+    assert lower.breach["p_breach"][0] >= fc.breach["p_breach"][0] >= higher.breach["p_breach"][0]
+    assert higher.breach["p_breach"][0] == 0.0
+    assert lower.forecast is fc.forecast
+    assert lower.backtest is fc.backtest
+    assert lower.params["budget"] == 2700.0
+    # spend so far this month is the plain sum of the February days
+    assert fc.breach["spent"][0] == pytest.approx(y[27:].sum())
+    assert (
+        forecast(_bill(y), horizon=5, models=("snaive",), n_paths=2000)
+        .with_budget(2800.0)
+        .breach.equals(fc.breach)
+    )
+    with pytest.raises(ParameterError, match="budget"):
+        fc.with_budget(-1.0)
+    assert fc.with_budget(None).breach is None

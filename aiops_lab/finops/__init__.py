@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from aiops_lab.finops.analysis import allocate, commitment_coverage, savings, unit_costs
     from aiops_lab.finops.forecast import daily_series, forecast
+    from aiops_lab.finops.llm import LlmUsageReview, llm_usage
     from aiops_lab.finops.result import CostForecast
     from aiops_lab.finops.sources import (
         FOCUS_COLUMNS,
@@ -29,16 +30,20 @@ if TYPE_CHECKING:
         token_spend_as_focus,
         unpriced,
     )
+    from aiops_lab.finops.widgets import CostExplorer
 
 __all__ = [
     "FOCUS_COLUMNS",
     "FOCUS_MANDATORY",
     "TOKEN_SCHEMA",
+    "CostExplorer",
     "CostForecast",
+    "LlmUsageReview",
     "allocate",
     "commitment_coverage",
     "daily_series",
     "forecast",
+    "llm_usage",
     "price_tokens",
     "read_focus",
     "read_token_usage",
@@ -57,6 +62,9 @@ _WHERE = {
     "daily_series": "aiops_lab.finops.forecast",
     "forecast": "aiops_lab.finops.forecast",
     "CostForecast": "aiops_lab.finops.result",
+    "CostExplorer": "aiops_lab.finops.widgets",
+    "LlmUsageReview": "aiops_lab.finops.llm",
+    "llm_usage": "aiops_lab.finops.llm",
     "FOCUS_COLUMNS": "aiops_lab.finops.sources",
     "FOCUS_MANDATORY": "aiops_lab.finops.sources",
     "TOKEN_SCHEMA": "aiops_lab.finops.sources",

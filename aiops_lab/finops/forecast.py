@@ -23,7 +23,7 @@ from aiops_lab.finops._schema import warn
 from aiops_lab.finops.analysis import bill_frame, check_cost, dimension
 from aiops_lab.finops.result import CostForecast
 
-__all__ = ["MODELS", "SEASON", "daily_series", "forecast"]
+__all__ = ["MODELS", "SEASON", "breach_table", "check_budget", "daily_series", "forecast"]
 
 SEASON = 7
 #: model names accepted by ``models=`` and their statsforecast column names
@@ -58,7 +58,7 @@ def daily_series(costs: Any, *, by: str | None = None, cost: str = "EffectiveCos
 
 
 def _check(horizon: int, level: Sequence[int], budget: Any, period: str, models: Sequence[str],
-           n_paths: int, anomaly_level: float) -> tuple[int, ...]:  # fmt: skip
+           n_paths: int, anomaly_level: float, sim_max_bytes: int | None) -> tuple[int, ...]:  # fmt: skip
     if not isinstance(horizon, int) or isinstance(horizon, bool) or horizon < 1:
         raise ParameterError("horizon", "a whole number of days >= 1", horizon)
     levels = tuple(int(v) for v in level)
@@ -73,11 +73,9 @@ def _check(horizon: int, level: Sequence[int], budget: Any, period: str, models:
         raise ParameterError("n_paths", "at least 100 sample paths", n_paths)
     if anomaly_level != int(anomaly_level) or not 50 < anomaly_level < 100:
         raise ParameterError("anomaly_level", "a whole percent between 51 and 99", anomaly_level)
-    values = budget.values() if isinstance(budget, Mapping) else [budget]
-    for v in values:
-        if v is not None and (not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0):
-            raise ParameterError("budget", "a non-negative amount in the bill's currency", v,
-                                 "Pass one number, or a {group: amount} dict.")  # fmt: skip
+    check_budget(budget)
+    if sim_max_bytes is not None and (not isinstance(sim_max_bytes, int) or sim_max_bytes < 1):
+        raise ParameterError("sim_max_bytes", "a positive number of bytes, or None", sim_max_bytes)
     return tuple(sorted(set(levels)))
 
 
@@ -121,6 +119,7 @@ def forecast(
     alert_p_breach: float = 0.5,
     seed: int | None = 0,
     backend: str | None = None,
+    sim_max_bytes: int | None = K.DEFAULT_MAX_BYTES,
 ) -> CostForecast:
     """Forecast daily spend per group, with intervals, budget-breach risk and anomalies.
 
@@ -169,7 +168,7 @@ def forecast(
     >>> fc.breach  # doctest: +SKIP
     """
     t0 = time.perf_counter()
-    levels = _check(horizon, level, budget, period, models, n_paths, anomaly_level)
+    levels = _check(horizon, level, budget, period, models, n_paths, anomaly_level, sim_max_bytes)
     xp, info = get_namespace(backend)
     frame = check_cost(bill_frame(costs), cost, currency)
     series = daily_series(frame, by=by, cost=cost)
@@ -188,24 +187,26 @@ def forecast(
     data = series.rename({"group": "unique_id", "date": "ds"})
     y = _wide(data, "y", groups)
 
-    if n_days < MIN_DAYS:
+    zero = np.all(y == 0.0, axis=1)
+    if zero.any():
+        names = ", ".join(repr(g) for g, z in zip(groups, zero, strict=True) if z)
+        warn(f"No spend at all in {names}: forecasting zero with zero-width intervals "
+             "(no model search; MASE is null).")  # fmt: skip
+    live = [g for g, z in zip(groups, zero, strict=True) if not z]
+    if not live:
+        parts = []
+    elif n_days < MIN_DAYS:
         warn(f"Only {n_days} days of spend: too short for a backtest or seasonal models "
              f"(they need {MIN_DAYS}); forecasting each series by its recent mean instead.")  # fmt: skip
-        mean, lo, hi, chosen, backtest, fitted = _fallback(y, groups, h_fit, levels, fit_levels)
+        parts = [(live, _fallback(y[~zero], live, h_fit, levels, fit_levels))]
     else:
-        mean, lo, hi, chosen, backtest, fitted = _statistical(
-            data,
-            y,
-            groups,
-            h_fit,
-            horizon,
-            levels,
-            fit_levels,
-            int(anomaly_level),
-            models,
-            backtest_windows,
-            xp,
-        )
+        sub = data.filter(pl.col("unique_id").is_in(live)) if zero.any() else data
+        parts = [(live, _statistical(sub, y[~zero], live, h_fit, horizon, levels, fit_levels,
+                                     int(anomaly_level), models, backtest_windows, xp))]  # fmt: skip
+    if zero.any():
+        dead = [g for g, z in zip(groups, zero, strict=True) if z]
+        parts.append((dead, _zero_series(dead, h_fit, levels, fit_levels)))
+    mean, lo, hi, chosen, backtest, fitted = _merge(parts, groups, h_fit, levels, fit_levels)
     dates = [last_day + timedelta(days=i + 1) for i in range(h_fit)]
     rows: dict[str, Any] = {
         "date": np.repeat(np.array(dates[:horizon], dtype="datetime64[D]"), 1)[None, :].repeat(len(groups), 0).ravel(),
@@ -219,57 +220,161 @@ def forecast(
     fc_table = pl.DataFrame(rows).with_columns(pl.col("date").cast(pl.Date), pl.col("group").cast(pl.String),
                                                pl.col("model").cast(pl.String))  # fmt: skip
 
-    # budget risk on the rest of the period
-    breach = None
+    # budget risk on the rest of the period: the simulation's inputs are kept, so that
+    # CostForecast.with_budget can redraw the same paths against another budget
+    in_period = series.filter(pl.col("date") >= p_start)
+    spent = np.array([float(in_period.filter(pl.col("group") == g)["y"].sum()) for g in groups])
+    n_rest = max(remaining, 0)
+    sigma = (hi[top] - lo[top]) / (2.0 * _z(top))
+    simulation = {"groups": groups, "mean": mean[:, :n_rest].copy(),
+                  "sigma": np.nan_to_num(sigma[:, :n_rest]), "spent": spent, "n_rest": n_rest,
+                  "last_day": last_day, "period_start": p_start, "period_end": p_end,
+                  "in_period": in_period, "n_paths": n_paths, "seed": seed,
+                  "max_bytes": sim_max_bytes}  # fmt: skip
     budgets = _budgets(budget, groups)
-    if budgets is not None:
-        in_period = series.filter(pl.col("date") >= p_start)
-        spent = np.array([float(in_period.filter(pl.col("group") == g)["y"].sum()) for g in groups])
-        sigma = (hi[top] - lo[top]) / (2.0 * _z(top))
-        n_rest = max(remaining, 0)
-        b = np.array([np.nan if (v := budgets[g]) is None else float(v) for g in groups])
-        if n_rest > 0:
-            m_r, s_r = mean[:, :n_rest], np.nan_to_num(sigma[:, :n_rest])
-            z = K.standard_normal(xp, (len(groups), n_paths, n_rest), seed)
-            p, day, totals = K.breach_simulation(
-                xp, from_numpy(m_r, xp), from_numpy(s_r, xp), from_numpy(spent, xp),
-                from_numpy(np.nan_to_num(b, nan=np.inf), xp), z,
-            )  # fmt: skip
-            p, day, totals = to_numpy(p), to_numpy(day), to_numpy(totals)
-            q = np.quantile(totals, [0.1, 0.5, 0.9], axis=1)
-        else:
-            p = (spent > b).astype(float)
-            day = np.where(spent > b, -1.0, np.nan)
-            q = np.stack([spent, spent, spent])
-        breach_rows = []
-        for i, g in enumerate(groups):
-            if np.isnan(b[i]):
-                continue
-            if day[i] == -1.0:
-                when = _already(series, g, p_start, b[i])
-            elif np.isfinite(day[i]):
-                when = last_day + timedelta(days=math.floor(day[i]) + 1)
-            else:
-                when = None
-            breach_rows.append({"group": g, "budget": b[i], "spent": spent[i],
-                                "forecast_total": float(spent[i] + mean[i, :n_rest].sum()),
-                                "p10_total": float(q[0, i]), "p50_total": float(q[1, i]), "p90_total": float(q[2, i]),
-                                "p_breach": float(p[i]), "expected_breach_date": when,
-                                "period_start": p_start, "period_end": p_end - timedelta(days=1)})  # fmt: skip
-        breach = pl.DataFrame(breach_rows, schema={
-            "group": pl.String, "budget": pl.Float64, "spent": pl.Float64, "forecast_total": pl.Float64,
-            "p10_total": pl.Float64, "p50_total": pl.Float64, "p90_total": pl.Float64, "p_breach": pl.Float64,
-            "expected_breach_date": pl.Date, "period_start": pl.Date, "period_end": pl.Date})  # fmt: skip
+    breach = None if budgets is None else breach_table(simulation, budgets, xp)
 
     history = series.join(fitted, on=["group", "date"], how="left")
-    anomalies = _anomalies(history, frame, by, cost, anomaly_level)
+    anomalies = _anomalies(history.drop("fit_model"), frame, by, cost, anomaly_level)
     params = {"horizon": horizon, "by": by, "level": list(levels), "budget": budget, "period": period,
               "cost": cost, "currency": currency, "models": list(models), "backtest_windows": backtest_windows,
               "n_paths": n_paths, "anomaly_level": anomaly_level, "alert_p_breach": alert_p_breach,
               "seed": seed}  # fmt: skip
     return CostForecast(forecast=fc_table, breach=breach, backtest=backtest, anomalies=anomalies,
                         history=history, params=params, backend=info,
-                        elapsed_s=time.perf_counter() - t0)  # fmt: skip
+                        elapsed_s=time.perf_counter() - t0, simulation=simulation)  # fmt: skip
+
+
+def breach_table(
+    simulation: Mapping[str, Any], budgets: Mapping[str, float | None], xp: Any
+) -> pl.DataFrame:
+    """The ``breach`` table of a forecast for ``budgets`` ({group: amount or None}).
+
+    ``simulation`` holds what the forecast kept (daily mean and sigma of the rest of the
+    period, spend so far, seed ...); only the sample paths are drawn again, from the same seed.
+    """
+    from aiops_lab.progress import progress_bar
+
+    groups, spent, n_rest = simulation["groups"], simulation["spent"], simulation["n_rest"]
+    p_start, p_end, last_day = (
+        simulation["period_start"],
+        simulation["period_end"],
+        simulation["last_day"],
+    )
+    mean = simulation["mean"]
+    b = np.array([np.nan if (v := budgets.get(g)) is None else float(v) for g in groups])
+    keep = np.flatnonzero(~np.isnan(b))
+    n_paths = simulation["n_paths"]
+    if n_rest > 0 and keep.size:
+        n_chunks = math.ceil(keep.size / K.chunk_rows(keep.size, n_paths, n_rest,
+                                                       simulation["max_bytes"] or 2**62))  # fmt: skip
+
+        def bar(items: Any) -> Any:
+            return progress_bar(items, desc="breach paths", enabled=n_chunks > 1, total=n_chunks)
+
+        p_k, day_k, totals = K.simulate_breach(
+            xp, from_numpy(mean[keep], xp), from_numpy(simulation["sigma"][keep], xp),
+            from_numpy(spent[keep], xp), from_numpy(b[keep], xp), n_paths=n_paths,
+            seed=simulation["seed"], max_bytes=simulation["max_bytes"], progress=bar,
+        )  # fmt: skip
+        q_k = np.quantile(to_numpy(totals), [0.1, 0.5, 0.9], axis=1)
+        p, day, q = (
+            np.full(len(groups), np.nan),
+            np.full(len(groups), np.nan),
+            np.full((3, len(groups)), np.nan),
+        )
+        p[keep], day[keep], q[:, keep] = to_numpy(p_k), to_numpy(day_k), q_k
+    else:
+        p = (spent > b).astype(float)
+        day = np.where(spent > b, -1.0, np.nan)
+        q = np.stack([spent, spent, spent])
+    breach_rows = []
+    for i, g in enumerate(groups):
+        if np.isnan(b[i]):
+            continue
+        if day[i] == -1.0:
+            when = _already(simulation["in_period"], g, p_start, b[i])
+        elif np.isfinite(day[i]):
+            when = last_day + timedelta(days=math.floor(day[i]) + 1)
+        else:
+            when = None
+        breach_rows.append({"group": g, "budget": b[i], "spent": spent[i],
+                            "forecast_total": float(spent[i] + mean[i, :n_rest].sum()),
+                            "p10_total": float(q[0, i]), "p50_total": float(q[1, i]), "p90_total": float(q[2, i]),
+                            "p_breach": float(p[i]), "expected_breach_date": when,
+                            "period_start": p_start, "period_end": p_end - timedelta(days=1)})  # fmt: skip
+    return pl.DataFrame(breach_rows, schema={
+        "group": pl.String, "budget": pl.Float64, "spent": pl.Float64, "forecast_total": pl.Float64,
+        "p10_total": pl.Float64, "p50_total": pl.Float64, "p90_total": pl.Float64, "p_breach": pl.Float64,
+        "expected_breach_date": pl.Date, "period_start": pl.Date, "period_end": pl.Date})  # fmt: skip
+
+
+def check_budget(budget: Any) -> None:
+    """Raise :class:`ParameterError` unless ``budget`` is None, an amount >= 0 or a dict of them."""
+    values = budget.values() if isinstance(budget, Mapping) else [budget]
+    for v in values:
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))
+                              or not math.isfinite(v) or v < 0):  # fmt: skip
+            raise ParameterError("budget", "a non-negative amount in the bill's currency", v,
+                                 "Pass one number, or a {group: amount} dict.")  # fmt: skip
+
+
+_FIT_SCHEMA = {"group": pl.String, "date": pl.Date, "fitted": pl.Float64, "fitted_lo": pl.Float64,
+               "fitted_hi": pl.Float64, "fit_model": pl.String}  # fmt: skip
+
+
+def _zero_series(
+    groups: list[str], h: int, levels: tuple[int, ...], fit_levels: list[int]
+) -> tuple[Any, ...]:
+    """Series with no spend at all: zero forecasts, zero-width intervals, no backtest."""
+    mean = np.zeros((len(groups), h))
+    lo = {lv: mean.copy() for lv in set(levels) | set(fit_levels)}
+    hi = {lv: mean.copy() for lv in set(levels) | set(fit_levels)}
+    return (
+        mean,
+        lo,
+        hi,
+        ["zero"] * len(groups),
+        _empty_backtest(groups, "zero", levels),
+        pl.DataFrame(schema=_FIT_SCHEMA),
+    )
+
+
+def _empty_backtest(groups: list[str], model: str, levels: tuple[int, ...]) -> pl.DataFrame:
+    n = len(groups)
+    return pl.DataFrame({"group": groups, "model": [model] * n, "chosen": [True] * n, "mase": [None] * n,
+                         **{f"coverage_{lv}": [None] * n for lv in levels}, "windows": [0] * n,
+                         "horizon": [0] * n, "mase_scale": [None] * n},
+                        schema_overrides={"mase": pl.Float64, "windows": pl.Int64, "horizon": pl.Int64,
+                                          "mase_scale": pl.String,
+                                          **{f"coverage_{lv}": pl.Float64 for lv in levels}})  # fmt: skip
+
+
+def _merge(parts: list[tuple[list[str], tuple[Any, ...]]], groups: list[str], h: int,
+           levels: tuple[int, ...], fit_levels: list[int]) -> tuple[Any, ...]:  # fmt: skip
+    """Put the per-part forecasts back in ``groups`` order."""
+    if len(parts) == 1 and parts[0][0] == groups:
+        return parts[0][1]
+    where = {g: i for i, g in enumerate(groups)}
+    keys = set(levels) | set(fit_levels)
+    mean = np.empty((len(groups), h))
+    lo = {lv: np.empty((len(groups), h)) for lv in keys}
+    hi = {lv: np.empty((len(groups), h)) for lv in keys}
+    chosen = [""] * len(groups)
+    for names, (m, lo_p, hi_p, ch, _, _) in parts:
+        rows = [where[g] for g in names]
+        mean[rows] = m
+        for lv in keys:
+            lo[lv][rows], hi[lv][rows] = lo_p[lv], hi_p[lv]
+        for r, c in zip(rows, ch, strict=True):
+            chosen[r] = c
+    backtest = pl.concat([p[1][4] for p in parts], how="vertical_relaxed")
+    order = pl.DataFrame({"group": groups, "_o": range(len(groups))})
+    backtest = (
+        backtest.join(order, on="group", how="left").sort("_o", maintain_order=True).drop("_o")
+    )
+    fitted = pl.concat([p[1][5] for p in parts], how="vertical_relaxed")
+    return mean, lo, hi, chosen, backtest, fitted
 
 
 def _budgets(budget: Any, groups: list[str]) -> dict[str, float | None] | None:
@@ -298,13 +403,8 @@ def _fallback(y: np.ndarray, groups: list[str], h: int, levels: tuple[int, ...],
     mean = np.repeat(mu[:, None], h, axis=1)
     lo = {lv: mean - _z(lv) * sd[:, None] for lv in set(levels) | set(fit_levels)}
     hi = {lv: mean + _z(lv) * sd[:, None] for lv in set(levels) | set(fit_levels)}
-    backtest = pl.DataFrame({"group": groups, "model": ["recent mean"] * len(groups), "chosen": [True] * len(groups),
-                             "mase": [None] * len(groups), **{f"coverage_{lv}": [None] * len(groups) for lv in levels},
-                             "windows": [0] * len(groups), "horizon": [0] * len(groups)},
-                            schema_overrides={"mase": pl.Float64, **{f"coverage_{lv}": pl.Float64 for lv in levels}})  # fmt: skip
-    fitted = pl.DataFrame(schema={"group": pl.String, "date": pl.Date, "fitted": pl.Float64,
-                                  "fitted_lo": pl.Float64, "fitted_hi": pl.Float64})  # fmt: skip
-    return mean, lo, hi, ["recent mean"] * len(groups), backtest, fitted
+    backtest = _empty_backtest(groups, "recent mean", levels)
+    return mean, lo, hi, ["recent mean"] * len(groups), backtest, pl.DataFrame(schema=_FIT_SCHEMA)
 
 
 def _sf_models(models: Sequence[str]) -> list[Any]:
@@ -331,29 +431,38 @@ def _statistical(data: pl.DataFrame, y: np.ndarray, groups: list[str], h_fit: in
     sf = StatsForecast(models=_sf_models(models), freq="1d", n_jobs=1)
     cv = sf.cross_validation(df=data, h=h_bt, n_windows=n_win, step_size=h_bt, level=list(levels))
     actual = _wide(cv.sort("cutoff", "ds"), "y", groups)
-    # scale: in-sample seasonal-naive MAE of the history before the first origin
+    # scale: in-sample seasonal-naive MAE of the history before the first origin; where
+    # that is (near) zero - a smooth or exactly repeating series - the one-day naive MAE
     first_origin = n - n_win * h_bt
-    hist = y[:, :first_origin]
-    scale = np.mean(np.abs(hist[:, SEASON:] - hist[:, :-SEASON]), axis=1)
-    bt_rows, best, best_score = [], [], np.full(len(groups), np.inf)
-    best = [models[0]] * len(groups)
-    a_x, s_x = from_numpy(actual, xp), from_numpy(scale, xp)
+    scale, scale_kind = mase_scale(y[:, :first_origin])
+    bt_rows = []
+    a_x = from_numpy(actual, xp)
+    score: dict[str, np.ndarray] = {}
     for name in models:
         col = MODELS[name]
-        pred = _wide(cv, col, groups)
-        score = to_numpy(K.mase(xp, a_x, from_numpy(pred, xp), s_x))
+        pred = from_numpy(_wide(cv, col, groups), xp)
+        mase = to_numpy(K.mase(xp, a_x, pred, from_numpy(np.nan_to_num(scale, nan=0.0), xp)))
+        # ranking: MASE, or the plain MAE where the series has no usable scale
+        mae = to_numpy(K.mase(xp, a_x, pred, from_numpy(np.ones(len(groups)), xp)))
+        score[name] = np.where(np.isfinite(scale), mase, mae)
         cover = {lv: to_numpy(K.interval_coverage(xp, a_x, from_numpy(_wide(cv, f"{col}-lo-{lv}", groups), xp),
                                                   from_numpy(_wide(cv, f"{col}-hi-{lv}", groups), xp)))
                  for lv in levels}  # fmt: skip
         for i, g in enumerate(groups):
-            s = score[i] if np.isfinite(score[i]) else np.inf
-            if s < best_score[i]:
-                best_score[i], best[i] = s, name
-            bt_rows.append({"group": g, "model": name, "mase": float(score[i]),
+            bt_rows.append({"group": g, "model": name,
+                            "mase": float(mase[i]) if np.isfinite(mase[i]) else None,
                             **{f"coverage_{lv}": float(cover[lv][i]) for lv in levels},
-                            "windows": n_win, "horizon": h_bt})  # fmt: skip
+                            "windows": n_win, "horizon": h_bt, "mase_scale": scale_kind[i]})  # fmt: skip
+    best = _rank(score, models, len(groups))
+    # anomalies are judged on a fit that does not copy last week forward: a spike would
+    # otherwise come back a week later as a "negative anomaly" of the seasonal naive
+    judge = _rank({m: v for m, v in score.items() if m != "snaive"}, [m for m in models if m != "snaive"],
+                  len(groups)) if any(m != "snaive" for m in models) else ["snaive"] * len(groups)  # fmt: skip
+    judge = [best[i] if best[i] != "snaive" else judge[i] for i in range(len(groups))]
+    schema = {"group": pl.String, "model": pl.String, "mase": pl.Float64, "windows": pl.Int64,
+              "horizon": pl.Int64, "mase_scale": pl.String, **{f"coverage_{lv}": pl.Float64 for lv in levels}}  # fmt: skip
     backtest = (
-        pl.DataFrame(bt_rows)
+        pl.DataFrame(bt_rows, schema=schema)
         .with_columns(
             chosen=pl.struct("group", "model").map_elements(
                 lambda r: best[groups.index(r["group"])] == r["model"], return_dtype=pl.Boolean
@@ -367,6 +476,7 @@ def _statistical(data: pl.DataFrame, y: np.ndarray, groups: list[str], h_fit: in
             *[f"coverage_{lv}" for lv in levels],
             "windows",
             "horizon",
+            "mase_scale",
         )
     )
     fc = sf.forecast(df=data, h=h_fit, level=fit_levels, fitted=True)
@@ -374,7 +484,6 @@ def _statistical(data: pl.DataFrame, y: np.ndarray, groups: list[str], h_fit: in
     mean = np.empty((len(groups), h_fit))
     lo = {lv: np.empty((len(groups), h_fit)) for lv in fit_levels}
     hi = {lv: np.empty((len(groups), h_fit)) for lv in fit_levels}
-    fitted_parts = []
     for name in models:
         col = MODELS[name]
         rows = [i for i, b in enumerate(best) if b == name]
@@ -385,11 +494,93 @@ def _statistical(data: pl.DataFrame, y: np.ndarray, groups: list[str], h_fit: in
         for lv in fit_levels:
             lo[lv][rows] = _wide(fc.filter(pl.col("unique_id").is_in(sel)), f"{col}-lo-{lv}", sel)
             hi[lv][rows] = _wide(fc.filter(pl.col("unique_id").is_in(sel)), f"{col}-hi-{lv}", sel)
-        fitted_parts.append(fv.filter(pl.col("unique_id").is_in(sel)).select(
+    fitted_parts = []
+    for name in models:
+        col = MODELS[name]
+        sel = [groups[i] for i, j in enumerate(judge) if j == name]
+        if not sel:
+            continue
+        part = fv.filter(pl.col("unique_id").is_in(sel)).select(
             pl.col("unique_id").alias("group"), pl.col("ds").alias("date"), pl.col(col).alias("fitted"),
-            pl.col(f"{col}-lo-{a_lv}").alias("fitted_lo"), pl.col(f"{col}-hi-{a_lv}").alias("fitted_hi")))  # fmt: skip
-    fitted = pl.concat(fitted_parts).with_columns(pl.col("date").cast(pl.Date)).fill_nan(None)
+            pl.col(f"{col}-lo-{a_lv}").alias("fitted_lo"), pl.col(f"{col}-hi-{a_lv}").alias("fitted_hi"),
+            pl.lit(name).alias("fit_model"))  # fmt: skip
+        if name == "snaive":
+            part = _clean_naive_fit(part, y[[groups.index(g) for g in sel]], sel, _z(a_lv))
+        fitted_parts.append(part.with_columns(pl.col("date").cast(pl.Date)))
+    fitted = pl.concat(fitted_parts, how="vertical_relaxed").fill_nan(None)
     return mean, lo, hi, best, backtest, fitted
+
+
+def mase_scale(history: np.ndarray, rel_tol: float = 1e-4) -> tuple[np.ndarray, list[str | None]]:
+    """MASE scale per row of ``history`` and which naive forecast gave it.
+
+    The weekly seasonal-naive in-sample MAE (``"seasonal"``); where that is zero or tiny
+    (``<= rel_tol`` x the mean absolute spend: an exactly repeating or very smooth series),
+    the one-day naive MAE (``"naive"``); where both are, NaN (``None``: MASE is undefined).
+    """
+    level = np.mean(np.abs(history), axis=1)
+    floor = rel_tol * np.maximum(level, np.finfo(float).tiny)
+    if history.shape[1] > SEASON:
+        seasonal = np.mean(np.abs(history[:, SEASON:] - history[:, :-SEASON]), axis=1)
+    else:
+        seasonal = np.zeros(history.shape[0])
+    naive = (
+        np.mean(np.abs(np.diff(history, axis=1)), axis=1)
+        if history.shape[1] > 1
+        else np.zeros(len(level))
+    )
+    use_seasonal = seasonal > floor
+    use_naive = ~use_seasonal & (naive > floor)
+    scale = np.where(use_seasonal, seasonal, np.where(use_naive, naive, np.nan))
+    kind: list[str | None] = [
+        "seasonal" if s else "naive" if n else None
+        for s, n in zip(use_seasonal, use_naive, strict=True)
+    ]
+    return scale, kind
+
+
+def _rank(score: Mapping[str, np.ndarray], models: Sequence[str], n: int) -> list[str]:
+    """Per series, the model with the lowest finite score (the first model when none is finite)."""
+    best, best_score = [models[0]] * n, np.full(n, np.inf)
+    for name in models:
+        s = np.where(np.isfinite(score[name]), score[name], np.inf)
+        better = s < best_score
+        best_score = np.where(better, s, best_score)
+        best = [name if b else old for b, old in zip(better, best, strict=True)]
+    return best
+
+
+def _clean_naive_fit(
+    part: pl.DataFrame, y: np.ndarray, groups: list[str], z: float
+) -> pl.DataFrame:
+    """A seasonal-naive in-sample fit whose reference skips days already judged anomalous.
+
+    Walking forward, day ``t`` is compared with the cleaned value of ``t - 7``; a day outside
+    ``+- z * sigma`` is replaced by its reference before later days look back at it, so a
+    spike is not copied a week forward. ``sigma`` is a robust spread of the week-on-week
+    changes (1.4826 x their median absolute deviation), which the spikes do not inflate.
+    """
+    n = y.shape[1]
+    rows = []
+    for k, g in enumerate(groups):
+        series = y[k]
+        diffs = series[SEASON:] - series[:-SEASON]
+        mad = np.median(np.abs(diffs - np.median(diffs))) if diffs.size else 0.0
+        half = z * 1.4826 * mad
+        tol = 1e-9 * max(float(np.mean(np.abs(series))), 1.0)
+        clean = series.copy()
+        fit = np.full(n, np.nan)
+        for t in range(SEASON, n):
+            ref = clean[t - SEASON]
+            fit[t] = ref
+            if abs(series[t] - ref) > half + tol:
+                clean[t] = ref
+        rows.append(pl.DataFrame({"group": [g] * n, "fitted": fit, "fitted_lo": fit - half,
+                                  "fitted_hi": fit + half, "_i": np.arange(n)}))  # fmt: skip
+    made = pl.concat(rows)
+    indexed = part.sort("group", "date").with_columns(_i=pl.int_range(pl.len()).over("group"))
+    return indexed.drop("fitted", "fitted_lo", "fitted_hi").join(made, on=["group", "_i"], how="left").select(
+        "group", "date", "fitted", "fitted_lo", "fitted_hi", "fit_model")  # fmt: skip
 
 
 def _drivers(frame: pl.DataFrame, day: date, dims: list[str], cost: str) -> str:

@@ -34,7 +34,12 @@ class CostForecast(Result):
         Days outside the in-sample interval: ``actual, expected, lo, hi, excess``
         (actual - expected), ``beyond`` (distance past the interval) and ``drivers``.
     history : polars.DataFrame
-        The daily series with the chosen model's in-sample fit and interval.
+        The daily series with the in-sample fit and interval the anomalies were judged on
+        (``fit_model`` names the model: the chosen one, except that a chosen seasonal-naive
+        model is replaced by the best other candidate, or by a seasonal-naive reference
+        that skips anomalous days, so that a spike does not echo a week later).
+
+    Use :meth:`with_budget` to see the breach risk of another budget without refitting.
     """
 
     analysis = "finops"
@@ -42,8 +47,10 @@ class CostForecast(Result):
 
     def __init__(self, *, forecast: pl.DataFrame, breach: pl.DataFrame | None, backtest: pl.DataFrame,
                  anomalies: pl.DataFrame, history: pl.DataFrame, params: dict[str, Any],
-                 backend: BackendInfo, elapsed_s: float) -> None:  # fmt: skip
+                 backend: BackendInfo, elapsed_s: float,
+                 simulation: dict[str, Any] | None = None) -> None:  # fmt: skip
         self.forecast, self.breach, self.backtest = forecast, breach, backtest
+        self._simulation = simulation
         self.anomalies, self.history = anomalies, history
         self._params, self.backend, self.elapsed_s = params, backend, elapsed_s
         self._summary = self._make_summary()
@@ -78,6 +85,12 @@ class CostForecast(Result):
         for lv in levels:
             out[f"coverage_{lv}"] = _mean(chosen[f"coverage_{lv}"])
         out["n_anomalies"] = self.anomalies.height
+        if "fit_model" in self.history.columns:
+            judged = self.history["fit_model"].drop_nulls().unique(maintain_order=True).to_list()
+            out["anomaly_models"] = ", ".join(judged) if judged else None
+        zero = self.backtest.filter(pl.col("model") == "zero")
+        if zero.height:
+            out["zero_series"] = zero.height
         headline = (
             f"{out['horizon_days']}-day forecast {out['forecast_total']:,.0f} over "
             f"{out['n_series']} series (backtest MASE {out['mase']:.2f})"
@@ -104,6 +117,50 @@ class CostForecast(Result):
     @property
     def summary(self) -> dict[str, Any]:
         return dict(self._summary)
+
+    @property
+    def groups(self) -> list[str]:
+        """The forecast series, in order."""
+        return [str(g) for g in self.forecast["group"].unique(maintain_order=True)]
+
+    def with_budget(self, budget: float | dict[str, float | None] | None) -> CostForecast:
+        """This forecast with the breach risk of another budget, without refitting any model.
+
+        Only the sample paths of the rest of the period are drawn again, from the stored
+        daily means and spreads and the same seed: the same paths as the first run, so
+        ``p_breach`` never falls as the budget falls. Everything else is shared.
+
+        Parameters
+        ----------
+        budget
+            One amount for every group, ``{group: amount}`` (others get none), or None.
+        """
+        from aiops_lab.backend import get_namespace
+        from aiops_lab.errors import ParameterError
+        from aiops_lab.finops.forecast import breach_table, check_budget
+
+        if self._simulation is None:
+            raise ParameterError("budget", "a forecast made by finops.forecast()", "a hand-built CostForecast",
+                                 "Call finops.forecast(..., budget=...) instead.")  # fmt: skip
+        check_budget(budget)
+        groups = self._simulation["groups"]
+        if budget is None:
+            breach = None
+        else:
+            if isinstance(budget, dict):
+                unknown = [k for k in budget if k not in groups]
+                if unknown:
+                    raise ParameterError("budget", f"amounts for groups among {groups}", unknown)
+                budgets = {g: budget.get(g) for g in groups}
+            else:
+                budgets = dict.fromkeys(groups, float(budget))
+            xp, _ = get_namespace(self.backend.name)
+            breach = breach_table(self._simulation, budgets, xp)
+        params = {**self._params, "budget": budget}
+        return CostForecast(forecast=self.forecast, breach=breach, backtest=self.backtest,
+                            anomalies=self.anomalies, history=self.history, params=params,
+                            backend=self.backend, elapsed_s=self.elapsed_s,
+                            simulation=self._simulation)  # fmt: skip
 
     def metrics(self) -> dict[str, float]:
         out = super().metrics()
