@@ -49,14 +49,15 @@ class InputError(AiopsLabError, ValueError):
 class ColumnNotFoundError(InputError, KeyError):
     """A requested column is not in the data."""
 
-    def __init__(self, column: str, where: str, available: list[str]) -> None:
+    def __init__(
+        self, column: str, where: str, available: list[str], hint: str | None = None
+    ) -> None:
         self.column, self.where, self.available = column, where, list(available)
         shown = ", ".join(repr(c) for c in self.available[:20])
         more = f" (and {len(self.available) - 20} more)" if len(self.available) > 20 else ""
-        msg = (
-            f"Column {column!r} is not in {where}; it has: {shown}{more}. "
-            "Check the spelling, or pass `columns=` to choose which columns to compare."
-        )
+        if hint is None:
+            hint = "Check the spelling, or pass `columns=` to choose which columns to compare."
+        msg = f"Column {column!r} is not in {where}; it has: {shown}{more}. {hint}"
         super().__init__(msg)
 
     def __str__(self) -> str:  # KeyError quotes its message otherwise

@@ -161,8 +161,13 @@ NULL_TEXT = ("", "NULL", "null", "Null", "None", "NaN", "nan", "N/A")
 
 
 def existing(path: PathLike, what: str) -> Path:
-    """``path`` as a Path, or an :class:`InputError` that says what is wrong with it."""
-    p = Path(path).expanduser()
+    """``path`` as a Path, or an :class:`InputError` that says what is wrong with it.
+
+    ``"bundled:<file>"`` names a file of the bundled data (``aiops-lab datasets``).
+    """
+    from aiops_lab.datasets import resolve_path
+
+    p = resolve_path(path)
     if not p.exists():
         msg = f"The {what} {str(p)!r} does not exist. Check the path (relative paths start at {Path.cwd()})."
         raise InputError(msg)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from aiops_lab.gpu.analysis import load_prices, review
+    from aiops_lab.gpu.billing import prices_from_focus
     from aiops_lab.gpu.live import GpuStatus, Sampler, gpu_status, sample
     from aiops_lab.gpu.result import GpuReview
     from aiops_lab.gpu.sources import (
@@ -36,6 +37,7 @@ __all__ = [
     "Sampler",
     "gpu_status",
     "load_prices",
+    "prices_from_focus",
     "read_dcgm",
     "read_nvidia_smi",
     "read_sacct",
@@ -48,6 +50,7 @@ __all__ = [
 _WHERE = {
     "review": "aiops_lab.gpu.analysis",
     "load_prices": "aiops_lab.gpu.analysis",
+    "prices_from_focus": "aiops_lab.gpu.billing",
     "GpuReview": "aiops_lab.gpu.result",
     "gpu_status": "aiops_lab.gpu.live",
     "sample": "aiops_lab.gpu.live",

@@ -239,7 +239,13 @@ def _load(telemetry: Any, start: Any, end: Any) -> pl.DataFrame:
         )
     for col in _REQUIRED:
         if col not in telemetry.columns:
-            raise ColumnNotFoundError(col, "the telemetry", telemetry.columns)
+            raise ColumnNotFoundError(
+                col,
+                "the telemetry",
+                telemetry.columns,
+                "The review needs " + ", ".join(_REQUIRED) + " (aiops_lab.gpu.TELEMETRY_SCHEMA); "
+                "the readers (read_telemetry, read_nvidia_smi, read_dcgm) produce them.",
+            )
     for col, dtype in (
         ("pod", pl.Utf8),
         ("namespace", pl.Utf8),
