@@ -3,12 +3,14 @@
 Each subcommand parses its arguments and makes one library call::
 
     aiops-lab report drift -p threshold 0.2 --fail-on-drift     # cron / CI
+    aiops-lab report finops -p budget 60000 --fail-on-breach 0.3
     aiops-lab datasets                                          # bundled samples
     aiops-lab info                                              # versions, backend, paths
     aiops-lab lab                                               # JupyterLab on the notebooks
 
-Exit codes: 0 ok, 1 error, 2 usage, 3 alert with ``--fail-on-drift``/``--fail-on-alert``,
-4 report written but tracking or the notification failed.
+Exit codes: 0 ok, 1 error, 2 usage, 3 alert with ``--fail-on-drift``/``--fail-on-alert``
+(or ``--fail-on-idle-cost`` / ``--fail-on-breach``), 4 report written but tracking or the
+notification failed.
 """
 
 from __future__ import annotations
@@ -107,6 +109,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
             )
         parameters["alert_idle_cost"] = args.fail_on_idle_cost
         args.fail_on_alert = True
+    if args.fail_on_breach is not None:
+        _breach_option(args, parameters)
     options: dict[str, Any] = {
         "output_dir": args.output,
         "kernel_name": args.kernel,
@@ -137,6 +141,34 @@ def _cmd_report(args: argparse.Namespace) -> int:
     outcome = reporting.run_report(args.kind, parameters=parameters, **options)
     _show(outcome, args.quiet)
     return outcome.exit_code
+
+
+def _breach_option(args: argparse.Namespace, parameters: dict[str, Any]) -> None:
+    """``--fail-on-breach P``: the finops report alerts (exit 3) at a breach chance of P."""
+    p = args.fail_on_breach
+    if args.kind != "finops":
+        raise ParameterError(
+            "--fail-on-breach",
+            "the finops report",
+            args.kind,
+            "Use it with: aiops-lab report finops",
+        )
+    if not 0.0 < p <= 1.0:
+        raise ParameterError(
+            "--fail-on-breach",
+            "a probability above 0 and at most 1",
+            p,
+            "e.g. --fail-on-breach 0.3 fails when the budget is breached in 30 % of simulations",
+        )
+    if "budget" in parameters and not parameters["budget"]:
+        raise ParameterError(
+            "--fail-on-breach",
+            "a budget to breach",
+            f"budget={parameters['budget']!r}",
+            "Pass one: -p budget 60000 (in the bill's currency, for the period).",
+        )
+    parameters["alert_p_breach"] = p
+    args.fail_on_alert = True
 
 
 def _show(outcome: Any, quiet: bool) -> None:
@@ -182,17 +214,31 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
         print(datasets.path(args.name))
         return 0
     table = datasets.describe()
-    try:
-        import polars as pl
-
-        with pl.Config(
-            tbl_rows=-1, tbl_cols=-1, tbl_width_chars=160, fmt_str_lengths=60,
-            tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True,
-        ):  # fmt: skip
-            print(table)
-    except ImportError:
-        print(table)
+    print(_datasets_text(table.to_dicts()))
     return 0
+
+
+def _datasets_text(rows: list[dict[str, Any]]) -> str:
+    """One entry per dataset: name, size (Parquet) or reader, then the wrapped description."""
+    import textwrap
+
+    width = max((len(str(r.get("name", ""))) for r in rows), default=0)
+    out = []
+    for r in rows:
+        if r.get("rows") is not None:
+            size = f"{r['rows']:,} rows"
+            if r.get("columns") is not None:
+                size += f" x {r['columns']} columns"
+        else:
+            size = f"read with {r['reader']}" if r.get("reader") else ""
+        out.append(f"{r.get('name', '')!s:<{width}}  {size}".rstrip())
+        if r.get("description"):
+            out += textwrap.wrap(
+                str(r["description"]), width=96, initial_indent="    ", subsequent_indent="    "
+            )
+    out.append("")
+    out.append("Load one with aiops_lab.datasets.load(NAME); pass 'bundled:NAME' as a path.")
+    return "\n".join(out)
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
@@ -269,8 +315,8 @@ def _parser() -> argparse.ArgumentParser:
         parents=[common],
         help="run a report notebook headlessly (HTML + notebook + JSON)",
         description="Run a report notebook headlessly and write an offline HTML report.",
-        epilog="exit codes: 0 ok, 1 error, 2 usage, 3 alert with --fail-on-drift, "
-        "4 report written but tracking or notify failed",
+        epilog="exit codes: 0 ok, 1 error, 2 usage, 3 alert with --fail-on-drift "
+        "(--fail-on-idle-cost, --fail-on-breach), 4 report written but tracking or notify failed",
     )
     report.add_argument("kind", choices=[*REPORTS, "all"], help="which report")
     report.add_argument(
@@ -286,6 +332,11 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--fail-on-idle-cost", type=float, metavar="USD",
         help="gpu report: exit with code 3 when the idle GPU cost exceeds USD",
+    )  # fmt: skip
+    report.add_argument(
+        "--fail-on-breach", type=float, metavar="P",
+        help="finops report: exit with code 3 when the chance that the period's total spend "
+        "passes the budget reaches P (0-1)",
     )  # fmt: skip
     report.add_argument("--no-track", action="store_true", help="do not log to MLflow")
     report.add_argument(

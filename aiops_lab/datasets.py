@@ -1,21 +1,30 @@
-"""Bundled example datasets: a credit-risk model in production.
+"""Bundled example datasets: a credit-risk model in production, a GPU cluster, AI spend.
 
-Two Parquet files ship with the package. ``credit_reference`` is the model's
-validation period (September 2026, all labels known); ``credit_production`` is 30
-days of production traffic (October 2026) with four drifts injected at known dates
-and labels that arrive 7 days late. ``datasets/README.md`` in the repository gives
-the schema and the exact drift schedule.
+``credit_reference`` is a credit-risk model's validation period (September 2026, all
+labels known); ``credit_production`` is 30 days of its production traffic (October
+2026) with drifts injected at known dates and labels that arrive 7 days late. Both are
+Parquet files; ``datasets/README.md`` in the repository gives the schema and the exact
+drift schedule.
+
+The other files are named by their path inside the data folder (``gpu/sacct.txt``,
+``finops/ai_spend_focus.csv.gz``), the same path that ``"bundled:<path>"`` names in the
+analyses' arguments. They are raw exports (nvidia-smi and dcgm-exporter logs, a Slurm
+``sacct`` dump, FOCUS bills, OpenTelemetry GenAI spans); :func:`load` parses each with
+the reader of its format and returns the frame that reader gives.
 
 >>> from aiops_lab import datasets
->>> datasets.list()
-['credit_production', 'credit_reference']
+>>> datasets.list()[:3]
+['credit_production', 'credit_reference', 'finops/ai_spend_focus.csv.gz']
 >>> ref = datasets.load("credit_reference")
 >>> prod = datasets.load("credit_production", lazy=True)  # a polars.LazyFrame
+>>> jobs = datasets.load("gpu/sacct.txt")  # parsed by aiops_lab.gpu.read_sacct
 """
 
 from __future__ import annotations
 
 import builtins
+import importlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal, overload
 
@@ -32,12 +41,77 @@ _DESCRIPTIONS: dict[str, str] = {
     ),
     "credit_production": (
         "Credit-risk model, production 2026-10-01..2026-10-30: income drift (10-08), "
-        "new 'partner' channel (10-15), utilization nulls (10-20), concept drift and "
-        "debt_to_income shift (10-22); labels null from 10-24 (7-day delay)."
+        "new 'partner' channel (10-15), employment_years decoupled from age (10-17; a joint "
+        "shift that per-column tests miss), utilization nulls (10-20), concept drift and "
+        "debt_to_income shift (10-22), a new embedding cluster in purpose_embedding "
+        "(10-26); labels null from 10-24 (7-day delay)."
+    ),
+    "gpu/dcgm.prom.gz": (
+        "GPU cluster (synthetic), 32 GPUs on 4 hosts, one week from 2026-10-05: "
+        "dcgm-exporter Prometheus scrapes every 10 min, with Slurm job labels."
+    ),
+    "gpu/nvidia_smi_gpu-node-01.csv.gz": (
+        "GPU cluster (synthetic): nvidia-smi CSV log of gpu-node-01 (8 A100), a sample "
+        "per GPU every 2 min."
+    ),
+    "gpu/nvidia_smi_gpu-node-02.csv.gz": (
+        "GPU cluster (synthetic): nvidia-smi CSV log of gpu-node-02 (8 A100), with a "
+        "logging gap and a repeated header after the restart."
+    ),
+    "gpu/nvidia_smi_gpu-node-03.csv.gz": (
+        "GPU cluster (synthetic): nvidia-smi CSV log of gpu-node-03 (8 H100), a sample "
+        "per GPU every 2 min."
+    ),
+    "gpu/nvidia_smi_gpu-node-04.csv.gz": (
+        "GPU cluster (synthetic): nvidia-smi CSV log of gpu-node-04 (8 H100), a sample "
+        "per GPU every 2 min."
+    ),
+    "gpu/sacct.txt": (
+        "GPU cluster (synthetic): Slurm accounting, `sacct --parsable2`, 220 jobs with their steps."
+    ),
+    "gpu/prices.csv": (
+        "Illustrative on-demand prices per GPU-hour by GPU model (not a quote from any provider)."
+    ),
+    "finops/ai_spend_focus.csv.gz": (
+        "AI spend (synthetic), FOCUS 1.1-style daily bill 2026-01-01..2026-06-30: GPU "
+        "instances with a savings plan, storage, LLM API tokens; teams in Tags; injected "
+        "anomalies 02-17, 04-08, 05-12."
+    ),
+    "finops/genai_spans.jsonl.gz": (
+        "AI spend (synthetic): one OpenTelemetry GenAI span per LLM call, 2026-01..06, "
+        "with team and feature; the calls behind the bill's API rows."
+    ),
+    "finops/focus1.0_sample_1000rows.csv": (
+        "Real FOCUS 1.0 sample bill, 1,000 rows (AWS, Microsoft, Oracle; September 2024); "
+        "FinOps Foundation, FOCUS Sample Data, CC BY 4.0."
     ),
 }
 
+#: name -> "module:function" that parses a file which is not Parquet
+_READERS: dict[str, str] = {
+    "gpu/dcgm.prom.gz": "aiops_lab.gpu:read_telemetry",
+    "gpu/nvidia_smi_gpu-node-01.csv.gz": "aiops_lab.gpu:read_telemetry",
+    "gpu/nvidia_smi_gpu-node-02.csv.gz": "aiops_lab.gpu:read_telemetry",
+    "gpu/nvidia_smi_gpu-node-03.csv.gz": "aiops_lab.gpu:read_telemetry",
+    "gpu/nvidia_smi_gpu-node-04.csv.gz": "aiops_lab.gpu:read_telemetry",
+    "gpu/sacct.txt": "aiops_lab.gpu:read_sacct",
+    "gpu/prices.csv": "aiops_lab.gpu:load_prices",
+    "finops/ai_spend_focus.csv.gz": "aiops_lab.finops:read_focus",
+    "finops/genai_spans.jsonl.gz": "aiops_lab.finops:read_token_usage",
+    "finops/focus1.0_sample_1000rows.csv": "aiops_lab.finops:read_focus",
+}
+
 _REGENERATE = "python datasets/make_datasets.py"
+_REGENERATE_BY_FOLDER = {
+    "gpu": "python datasets/make_gpu_datasets.py",
+    "finops": "python datasets/finops/make_finops_datasets.py",
+}
+_COPIED = {  # files taken from elsewhere, not generated
+    "finops/focus1.0_sample_1000rows.csv": (
+        "Copy it again from the FinOps Foundation's FOCUS Sample Data repository "
+        "(FOCUS-1.0/focus_sample.csv); datasets/finops/README.md says which commit"
+    ),
+}
 
 
 def _data_dir() -> Path:
@@ -76,13 +150,17 @@ def list() -> builtins.list[str]:  # shadows the builtin on purpose: datasets.li
     Returns
     -------
     list of str
-        The names accepted by :func:`load` and :func:`path`, sorted.
+        The names accepted by :func:`load` and :func:`path`, sorted: the credit-risk
+        Parquet frames by name, the other files by their path in the data folder
+        (``"gpu/sacct.txt"``), as written after ``bundled:``.
 
     Examples
     --------
     >>> from aiops_lab import datasets
-    >>> datasets.list()
+    >>> [name for name in datasets.list() if name.startswith("credit")]
     ['credit_production', 'credit_reference']
+    >>> "finops/ai_spend_focus.csv.gz" in datasets.list()
+    True
     """
     return sorted(_DESCRIPTIONS)
 
@@ -97,18 +175,27 @@ def _check_name(name: str) -> None:
         )
 
 
+def _regenerate_hint(name: str) -> str:
+    if name in _COPIED:
+        return _COPIED[name]
+    folder = name.split("/", 1)[0] if "/" in name else ""
+    command = _REGENERATE_BY_FOLDER.get(folder, _REGENERATE)
+    return f"Regenerate it from the repository root with: {command}"
+
+
 def path(name: str) -> Path:
-    """Location of a bundled dataset's Parquet file.
+    """Location of a bundled dataset's file.
 
     Parameters
     ----------
     name : str
-        A name from :func:`list`, e.g. ``"credit_production"``.
+        A name from :func:`list`, e.g. ``"credit_production"`` or ``"gpu/sacct.txt"``.
 
     Returns
     -------
     pathlib.Path
-        The absolute path of ``<name>.parquet``.
+        The absolute path of ``<name>.parquet`` for the credit-risk frames, of the file
+        itself for the others.
 
     Raises
     ------
@@ -118,11 +205,11 @@ def path(name: str) -> Path:
         If the file is missing (e.g. a source checkout without the data).
     """
     _check_name(name)
-    file = _data_dir() / f"{name}.parquet"
+    file = _data_dir() / (name if name in _READERS else f"{name}.parquet")
     if not file.is_file():
         raise InputError(
             f"Dataset {name!r} was expected at {file}, but the file does not exist. "
-            f"Regenerate it from the repository root with: {_REGENERATE}"
+            f"{_regenerate_hint(name)}."
         )
     return file
 
@@ -141,14 +228,20 @@ def load(name: str, *, lazy: bool = False) -> pl.DataFrame | pl.LazyFrame:
     Parameters
     ----------
     name : str
-        A name from :func:`list`, e.g. ``"credit_reference"``.
+        A name from :func:`list`, e.g. ``"credit_reference"`` or ``"gpu/sacct.txt"``.
     lazy : bool, default False
-        Return a :class:`polars.LazyFrame` that scans the file instead of reading it.
+        Return a :class:`polars.LazyFrame`. The Parquet frames are scanned, not read;
+        the other files are parsed in full first (their formats cannot be scanned).
 
     Returns
     -------
     polars.DataFrame or polars.LazyFrame
-        The dataset; ``timestamp`` is ``Datetime("us", "UTC")``.
+        The credit-risk frames as stored (``timestamp`` is ``Datetime("us", "UTC")``).
+        The other files as their reader returns them (the ``reader`` column of
+        :func:`describe`): GPU telemetry in ``aiops_lab.gpu.TELEMETRY_SCHEMA``, one row
+        per Slurm job, the GPU price table, a FOCUS bill from
+        :func:`aiops_lab.finops.read_focus`, LLM calls from
+        :func:`aiops_lab.finops.read_token_usage`.
 
     Raises
     ------
@@ -163,9 +256,19 @@ def load(name: str, *, lazy: bool = False) -> pl.DataFrame | pl.LazyFrame:
     >>> prod = datasets.load("credit_production")
     >>> prod.columns[:3]
     ['request_id', 'timestamp', 'age']
+    >>> datasets.load("gpu/sacct.txt").height
+    220
     """
     file = path(name)
-    return pl.scan_parquet(file) if lazy else pl.read_parquet(file)
+    if name not in _READERS:
+        return pl.scan_parquet(file) if lazy else pl.read_parquet(file)
+    frame = _reader(name)(file)
+    return frame.lazy() if lazy else frame
+
+
+def _reader(name: str) -> Callable[[Path], pl.DataFrame]:
+    module, function = _READERS[name].split(":")
+    return getattr(importlib.import_module(module), function)
 
 
 def describe() -> pl.DataFrame:
@@ -174,9 +277,10 @@ def describe() -> pl.DataFrame:
     Returns
     -------
     polars.DataFrame
-        Columns ``name`` (str), ``rows`` (int), ``columns`` (int) and
-        ``description`` (str), sorted by name. Row and column counts are read from
-        the Parquet metadata, not by loading the data.
+        Columns ``name`` (str), ``rows`` (int), ``columns`` (int), ``description`` (str)
+        and ``reader`` (str: what :func:`load` parses the file with), sorted by name.
+        Row and column counts are read from the Parquet metadata, not by loading the
+        data; they are null for the other files, which would have to be parsed in full.
 
     Raises
     ------
@@ -185,16 +289,28 @@ def describe() -> pl.DataFrame:
     """
     records = []
     for name in list():
-        scan = pl.scan_parquet(path(name))
+        file = path(name)
+        rows = columns = None
+        if name not in _READERS:
+            scan = pl.scan_parquet(file)
+            rows, columns = scan.select(pl.len()).collect().item(), scan.collect_schema().len()
+        reader = _READERS.get(name, "polars:read_parquet").replace(":", ".")
         records.append(
             {
                 "name": name,
-                "rows": scan.select(pl.len()).collect().item(),
-                "columns": scan.collect_schema().len(),
+                "rows": rows,
+                "columns": columns,
                 "description": _DESCRIPTIONS[name],
+                "reader": reader,
             }
         )
     return pl.DataFrame(
         records,
-        schema={"name": pl.String, "rows": pl.Int64, "columns": pl.Int64, "description": pl.String},
+        schema={
+            "name": pl.String,
+            "rows": pl.Int64,
+            "columns": pl.Int64,
+            "description": pl.String,
+            "reader": pl.String,
+        },
     )

@@ -71,6 +71,7 @@ __all__ = [
 REPORTS: dict[str, str] = {
     "drift": "drift_investigation.ipynb",
     "gpu": "gpu_utilization_review.ipynb",
+    "finops": "finops_forecast.ipynb",
 }
 
 #: where :func:`emit` writes the result inside a report run

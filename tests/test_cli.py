@@ -205,6 +205,23 @@ def test_datasets_table_and_path(fake_datasets, capsys) -> None:
     assert cli.main(["datasets", "path"]) == 1
 
 
+def test_datasets_lists_gpu_and_finops_files(capsys) -> None:
+    assert cli.main(["datasets"]) == 0
+    out = capsys.readouterr().out
+    for name in (
+        "credit_reference",
+        "gpu/sacct.txt",
+        "gpu/dcgm.prom.gz",
+        "finops/ai_spend_focus.csv.gz",
+    ):
+        assert name in out
+    assert "20,000 rows x 18 columns" in out
+    assert "read with aiops_lab.gpu.read_sacct" in out
+    assert "Slurm accounting" in out  # descriptions are shown, wrapped, not cut off
+    assert cli.main(["datasets", "path", "finops/genai_spans.jsonl.gz"]) == 0
+    assert capsys.readouterr().out.strip().endswith("genai_spans.jsonl.gz")
+
+
 def test_info(capsys) -> None:
     assert cli.main(["info"]) == 0
     out = capsys.readouterr().out

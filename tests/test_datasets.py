@@ -20,6 +20,7 @@ SCRIPT = Path(__file__).resolve().parents[1] / "datasets" / "make_datasets.py"
 UTC = timezone.utc
 STATIONARY_NUMERIC = ["age", "credit_score", "loan_amount", "num_open_accounts", "employment_years"]
 STATIONARY_CATEGORICAL = ["region", "home_ownership", "loan_purpose"]
+CREDIT = ["credit_production", "credit_reference"]
 
 
 def day(d: int) -> datetime:
@@ -84,12 +85,14 @@ def auc(frame: pl.DataFrame) -> float:
 
 
 def test_list_is_sorted_names() -> None:
-    assert datasets.list() == ["credit_production", "credit_reference"]
+    names = datasets.list()
+    assert names == sorted(names)
+    assert [n for n in names if "/" not in n] == CREDIT
     assert datasets.__all__ == ["list", "load", "path", "describe", "data_dir", "resolve_path"]
 
 
 def test_path_points_at_parquet() -> None:
-    for name in datasets.list():
+    for name in CREDIT:
         p = datasets.path(name)
         assert p.is_file()
         assert p.name == f"{name}.parquet"
@@ -104,12 +107,13 @@ def test_load_eager_and_lazy(ref: pl.DataFrame) -> None:
 
 def test_describe() -> None:
     table = datasets.describe()
-    assert table.columns == ["name", "rows", "columns", "description"]
+    assert table.columns == ["name", "rows", "columns", "description", "reader"]
     assert table["name"].to_list() == datasets.list()
     rows = dict(zip(table["name"], table["rows"], strict=True))
     assert rows["credit_reference"] == 20_000
     assert 55_000 < rows["credit_production"] < 65_000
-    assert table["columns"].to_list() == [18, 18]
+    credit = table.filter(pl.col("name").is_in(CREDIT))
+    assert credit["columns"].to_list() == [18, 18]
 
 
 @pytest.mark.parametrize("call", [datasets.load, datasets.path])
@@ -126,6 +130,101 @@ def test_missing_file_says_how_to_regenerate(monkeypatch, tmp_path: Path) -> Non
     with pytest.raises(InputError, match=r"python datasets/make_datasets\.py") as info:
         datasets.load("credit_production")
     assert str(tmp_path / "credit_production.parquet") in str(info.value)
+
+
+# --- the GPU and FinOps files in the listing --------------------------------------------
+
+DATA = Path(__file__).resolve().parents[1] / "datasets"
+
+
+def data_files(folder: str) -> set[str]:
+    """The data files of a datasets/ subfolder, found on disk (no README, no generator)."""
+    return {
+        f"{folder}/{f.name}"
+        for f in (DATA / folder).iterdir()
+        if f.is_file() and f.suffix not in (".md", ".py")
+    }
+
+
+def test_listing_names_every_gpu_and_finops_file() -> None:
+    names = datasets.list()
+    assert {n for n in names if n.startswith("gpu/")} == data_files("gpu")
+    assert {n for n in names if n.startswith("finops/")} == data_files("finops")
+    assert set(names) == set(CREDIT) | data_files("gpu") | data_files("finops")
+    for name in names:
+        if "/" in name:  # the name is what follows "bundled:"
+            assert datasets.path(name) == datasets.resolve_path(f"bundled:{name}")
+            assert datasets.path(name).is_file()
+
+
+def test_every_dataset_has_a_description_and_a_reader() -> None:
+    table = datasets.describe()
+    assert table["description"].str.len_chars().min() > 20
+    readers = dict(zip(table["name"], table["reader"], strict=True))
+    assert readers["credit_reference"] == "polars.read_parquet"
+    assert readers["gpu/sacct.txt"] == "aiops_lab.gpu.read_sacct"
+    assert readers["finops/ai_spend_focus.csv.gz"] == "aiops_lab.finops.read_focus"
+    assert readers["finops/genai_spans.jsonl.gz"] == "aiops_lab.finops.read_token_usage"
+    # row counts come from Parquet metadata only; raw exports are not parsed to list them
+    files = table.filter(pl.col("name").str.contains("/"))
+    assert files["rows"].null_count() == files.height
+
+
+def test_credit_production_description_names_the_multivariate_drifts() -> None:
+    text = datasets.describe().filter(pl.col("name") == "credit_production")["description"][0]
+    assert "employment_years" in text
+    assert "10-17" in text
+    assert "purpose_embedding" in text
+    assert "10-26" in text
+
+
+def test_load_parses_raw_files_with_their_reader() -> None:
+    import csv
+    import gzip
+    import json
+
+    sacct = (DATA / "gpu" / "sacct.txt").read_text().splitlines()
+    job_lines = [line for line in sacct[1:] if line and "." not in line.split("|")[0]]
+    jobs = datasets.load("gpu/sacct.txt")
+    assert jobs.height == len(job_lines) == 220
+    assert sorted(jobs["job_id"].to_list()) == sorted(line.split("|")[0] for line in job_lines)
+
+    with gzip.open(DATA / "finops" / "ai_spend_focus.csv.gz", "rt", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    bill = datasets.load("finops/ai_spend_focus.csv.gz")
+    assert bill.height == len(rows)
+    plain_sum = sum(float(r["EffectiveCost"]) for r in rows if r["EffectiveCost"] != "NULL")
+    assert bill["EffectiveCost"].sum() == pytest.approx(plain_sum, rel=1e-12)
+
+    with gzip.open(DATA / "finops" / "genai_spans.jsonl.gz", "rt") as fh:
+        spans = [json.loads(line) for line in fh if line.strip()]
+    calls = datasets.load("finops/genai_spans.jsonl.gz")
+    assert calls.height == len(spans)
+    assert set(calls["model"].drop_nulls()) >= {"gpt-4o-mini", "gemini-2.0-flash"}
+
+
+def test_load_lazy_on_a_raw_file() -> None:
+    lazy = datasets.load("gpu/prices.csv", lazy=True)
+    assert isinstance(lazy, pl.LazyFrame)
+    eager = datasets.load("gpu/prices.csv")
+    assert_frame_equal(lazy.collect(), eager)
+    lines = (DATA / "gpu" / "prices.csv").read_text().strip().splitlines()
+    assert eager.height == len(lines) - 1
+
+
+@pytest.mark.parametrize(
+    ("name", "hint"),
+    [
+        ("gpu/sacct.txt", r"python datasets/make_gpu_datasets\.py"),
+        ("finops/genai_spans.jsonl.gz", r"python datasets/finops/make_finops_datasets\.py"),
+        ("finops/focus1.0_sample_1000rows.csv", "FOCUS Sample Data"),
+    ],
+)
+def test_missing_raw_file_says_where_it_comes_from(monkeypatch, tmp_path: Path, name, hint) -> None:
+    monkeypatch.setattr(datasets, "_data_dir", lambda: tmp_path)
+    with pytest.raises(InputError, match=hint) as info:
+        datasets.load(name)
+    assert str(tmp_path / name) in str(info.value)
 
 
 # --- schema and reproducibility --------------------------------------------------------
@@ -167,7 +266,7 @@ def test_time_ranges(ref: pl.DataFrame, prod: pl.DataFrame) -> None:
 
 def test_regenerating_gives_the_committed_files(script: ModuleType) -> None:
     frames = script.generate()
-    assert sorted(frames) == datasets.list()
+    assert sorted(frames) == CREDIT
     for name, frame in frames.items():
         assert_frame_equal(frame, datasets.load(name))
 

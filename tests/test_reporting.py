@@ -335,3 +335,21 @@ def test_run_all_continues_after_a_failure(monkeypatch: pytest.MonkeyPatch) -> N
     assert calls[1][1] == {"rows": 4}
     with pytest.raises(ParameterError, match="nope"):
         reporting.run_all(parameters={"nope": 1})
+
+
+def test_run_all_includes_finops_and_routes_its_parameters(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert reporting.REPORTS["finops"] == "finops_forecast.ipynb"
+    calls = {}
+
+    def fake_run(kind: str, **kwargs):
+        calls[kind] = kwargs["parameters"]
+        return _outcome(kind=kind)
+
+    monkeypatch.setattr(reporting, "run_report", fake_run)
+    outcomes, errors = reporting.run_all(parameters={"budget": 60000, "alpha": 0.01}, track=False)
+    assert errors == {}
+    assert list(outcomes) == list(reporting.REPORTS)
+    assert set(calls) == set(reporting.REPORTS) >= {"drift", "gpu", "finops"}
+    assert calls["finops"] == {"budget": 60000}  # the drift notebook has no budget
+    assert calls["drift"] == {"alpha": 0.01}
+    assert calls["gpu"] == {}
