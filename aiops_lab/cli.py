@@ -278,6 +278,8 @@ def _cmd_lab(args: argparse.Namespace) -> int:
             shutil.copy2(notebook, target / notebook.name)
             print(f"aiops-lab: copied {notebook.name} into {target}", file=sys.stderr)
     cmd = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={target}"]
+    # the server routes of the lab extension, also from a source checkout without the config file
+    cmd.append("--ServerApp.jpserver_extensions={'aiops_lab.lab': True}")
     if args.port:
         cmd.append(f"--port={args.port}")
     if args.no_browser:
