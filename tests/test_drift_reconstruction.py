@@ -11,75 +11,8 @@ from scipy import stats
 from sklearn.decomposition import PCA
 from sklearn.preprocessing import StandardScaler
 
-from aiops_lab.backend import to_numpy
-from aiops_lab.drift import pca_kernels as K
 from aiops_lab.drift.reconstruction import reconstruction_drift
 from aiops_lab.errors import ColumnNotFoundError, InputError, ParameterError
-
-# -- kernels --------------------------------------------------------------------------------
-
-
-def _correlated(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
-    """Columns on different scales mixed together, so PCA has a real structure to find."""
-    return (rng.normal(size=(n, d)) @ rng.normal(size=(d, d))) * rng.uniform(0.1, 50, d)
-
-
-@pytest.mark.parametrize("variance", [0.3, 0.65, 0.9, 0.999])
-def test_pca_kernels_agree_with_sklearn(xp, rng, variance):
-    x = _correlated(rng, 250, 6)
-    model = K.fit(xp, xp.asarray(x), variance)
-    z = StandardScaler().fit_transform(x)
-    pca = PCA(n_components=variance, svd_solver="full").fit(z)
-    k = pca.n_components_
-
-    np.testing.assert_allclose(to_numpy(model.mean), x.mean(axis=0), rtol=1e-12)
-    np.testing.assert_allclose(to_numpy(model.scale), x.std(axis=0), rtol=1e-12)
-    components = to_numpy(model.components)
-    assert components.shape == (k, 6)
-    signs = np.sign(np.sum(components * pca.components_, axis=1))
-    np.testing.assert_allclose(components * signs[:, None], pca.components_, atol=1e-8)
-    np.testing.assert_allclose(to_numpy(model.explained_variance)[:k], pca.explained_variance_)
-    np.testing.assert_allclose(
-        to_numpy(model.explained_variance_ratio)[:k], pca.explained_variance_ratio_
-    )
-
-    fresh = _correlated(np.random.default_rng(99), 40, 6)
-    zk = K.standardize(xp, xp.asarray(fresh), model.mean, model.scale)
-    error = to_numpy(K.reconstruction_error(xp, zk, model.center, model.components))
-    zs = StandardScaler().fit(x).transform(fresh)
-    expected = np.linalg.norm(zs - pca.inverse_transform(pca.transform(zs)), axis=1)
-    np.testing.assert_allclose(error, expected, rtol=1e-9, atol=1e-12)
-
-
-def test_scaler_imputes_non_finite_values_with_the_mean(xp):
-    x = np.array([[1.0, 5.0], [np.nan, 5.0], [3.0, 5.0], [np.inf, 5.0]])
-    mean, scale = K.fit_scaler(xp, xp.asarray(x))
-    np.testing.assert_allclose(to_numpy(mean), [2.0, 5.0])
-    np.testing.assert_allclose(to_numpy(scale), [1.0, 1.0])  # std of (1, 3); constant -> 1
-    z = to_numpy(K.standardize(xp, xp.asarray(x), mean, scale))
-    np.testing.assert_allclose(z, [[-1.0, 0.0], [0.0, 0.0], [1.0, 0.0], [0.0, 0.0]])
-
-
-def test_window_means(xp):
-    values = xp.asarray(np.arange(10, dtype=np.float64))
-    offsets = xp.asarray(np.array([0, 3, 9, 5], dtype=np.int64))
-    counts = xp.asarray(np.array([3, 6, 1, 0], dtype=np.int64))
-    out = to_numpy(K.window_means(xp, values, offsets, counts))
-    np.testing.assert_allclose(out[:3], [1.0, 5.5, 9.0])
-    assert np.isnan(out[3])
-
-
-def test_kernels_import_without_polars_altair_or_sklearn():
-    import subprocess
-    import sys
-
-    code = (
-        "import sys; sys.modules['polars'] = None; sys.modules['altair'] = None; "
-        "sys.modules['sklearn'] = None; import aiops_lab.drift.pca_kernels; print('ok')"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
-    assert out.returncode == 0, out.stderr
-
 
 # -- the analysis ---------------------------------------------------------------------------
 
