@@ -46,9 +46,6 @@ if str(ROOT) not in sys.path:
 
 #: directories added to the import path for offline installs (also passed to pytest)
 EXTRA_PATHS: list[str] = []
-#: the engine's NumPy block budget (aiops_lab/drift/engine.py: _BLOCK_BYTES, 6 arrays per row)
-ENGINE_BLOCK_BYTES = 96 * 2**20
-ENGINE_ARRAYS_PER_ROW = 6
 #: measured live (C, n_ref + n_cur) float64-sized arrays at the peak of ks_wasserstein
 WORKSPACE_ARRAYS = 14
 BINS = 10
@@ -260,8 +257,12 @@ def run_blocks(xp: Any, K: Any, ref: Any, cur: Any, probs: Any, block: int, work
 
 
 def engine_block(n_ref: int, n_cur: int, cols: int, workers: int) -> int:
-    """The block size aiops_lab.drift.engine picks (NumPy caps it by the thread count)."""
-    size = max(1, min(cols, ENGINE_BLOCK_BYTES // (8 * ENGINE_ARRAYS_PER_ROW * (n_ref + n_cur))))
+    """The block size aiops_lab.drift.engine picks on NumPy (capped by the thread count)."""
+    import array_api_compat.numpy as npx
+
+    from aiops_lab.drift import kernels as K
+
+    size = K.block_columns(npx, n_ref + n_cur, cols)
     return max(1, min(size, math.ceil(cols / workers))) if workers > 1 else size
 
 
@@ -337,7 +338,7 @@ class Bench:
         t_h2d += t_h2d_cur
         free = cupy.cuda.runtime.memGetInfo()[0]
         big = max(1, min(cols, int(min(free / 4, 16 * 2**30)) // (8 * WORKSPACE_ARRAYS * 2 * n)))
-        eng = max(1, min(cols, ENGINE_BLOCK_BYTES // (8 * ENGINE_ARRAYS_PER_ROW * 2 * n)))
+        eng = self.K.block_columns(self.cxp, 2 * n, cols)  # what the engine picks on CuPy
         self.pool.free_all_blocks()
         t_big, res_gpu = best(partial(self.gpu_run, g_ref, g_cur, big), self.repeat, sync)
         say(f"  cupy ({big} columns/block): {t_big:.4f} s "

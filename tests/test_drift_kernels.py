@@ -176,3 +176,12 @@ def test_ks_and_wasserstein_without_missing_values(xp, rng, ties):
     for i in range(4):
         assert ks[i] == pytest.approx(stats.ks_2samp(ref[i], cur[i]).statistic, abs=1e-12)
         assert w[i] == pytest.approx(stats.wasserstein_distance(ref[i], cur[i]), rel=1e-10)
+
+
+def test_block_columns_fits_the_host_budget():
+    import array_api_compat.numpy as npx
+
+    # 64 MiB of merge workspace; 8 float64 arrays of the pooled size per column
+    assert K.block_columns(npx, 1_000, 50) == 50
+    assert K.block_columns(npx, 200_000, 50) == 64 * 2**20 // (8 * 8 * 200_000)  # 5
+    assert K.block_columns(npx, 10_000_000, 50) == 1  # never fewer than one column

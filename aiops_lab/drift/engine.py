@@ -37,10 +37,6 @@ STATISTICS = (
     "n_ref", "n_cur", "null_ref", "null_cur", "ks", "ks_p", "wasserstein", "wasserstein_norm",
     "psi", "js", "hellinger", "chi2", "chi2_p", "linf", "null_p", "p_value",
 )  # fmt: skip
-#: bytes of merge workspace to aim for per block of numeric columns
-_BLOCK_BYTES = 64 * 2**20
-#: arrays of the pooled sample's size that ks_wasserstein holds at its peak
-_MERGE_ARRAYS = 8
 
 
 @dataclass
@@ -79,8 +75,7 @@ class ReferenceProfile:
         self._threads = _is_numpy(xp)
         probs = np.linspace(0.0, 1.0, bins + 1)[1:-1]
         self._probs = from_numpy(probs, xp)
-        per_col = 8 * _MERGE_ARRAYS * (ref.height + max(cur_rows_hint, 1))
-        size = max(1, min(len(plan.numeric) or 1, _BLOCK_BYTES // per_col))
+        size = K.block_columns(xp, ref.height + max(cur_rows_hint, 1), len(plan.numeric))
         if self._threads:
             workers = min(os.cpu_count() or 1, 8)
             size = max(1, min(size, math.ceil(len(plan.numeric) / workers)))

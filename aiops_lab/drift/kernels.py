@@ -24,6 +24,7 @@ __all__ = [
     "SortedSample",
     "auc",
     "bin_counts",
+    "block_columns",
     "category_counts",
     "chi2_statistic",
     "divergences",
@@ -33,6 +34,34 @@ __all__ = [
     "sort_sample",
     "std",
 ]
+
+
+#: bytes of merge workspace per block of numeric columns in host memory
+HOST_BLOCK_BYTES = 64 * 2**20
+#: arrays of the pooled sample's size that ks_wasserstein holds at its peak
+MERGE_ARRAYS = 8
+
+
+def block_columns(xp: Any, n_rows: int, n_cols: int) -> int:
+    """Numeric columns per block so one block's merge workspace fits the device.
+
+    ``n_rows`` is the pooled row count (reference + current). On the host the budget
+    is :data:`HOST_BLOCK_BYTES` (blocks then run on a thread pool); on a CUDA device it
+    is 40 % of the free device memory, so a GPU takes many columns at once.
+    """
+    budget = HOST_BLOCK_BYTES
+    try:
+        import array_api_compat
+
+        if array_api_compat.is_cupy_namespace(xp):
+            import cupy
+
+            free, _total = cupy.cuda.runtime.memGetInfo()
+            budget = max(HOST_BLOCK_BYTES, int(free * 0.4))
+    except Exception:  # no CUDA runtime to ask: the host budget is safe
+        budget = HOST_BLOCK_BYTES
+    per_col = 8 * MERGE_ARRAYS * max(n_rows, 1)
+    return max(1, min(max(n_cols, 1), budget // per_col))
 
 
 class SortedSample(NamedTuple):
