@@ -137,6 +137,13 @@ def compare(
     >>> result.summary["dataset_drift"]
     True
     """
+    # -- Dask inputs: per-partition summaries merged in a tree (aiops_lab.drift.distributed)
+    args = dict(locals())  # the parameters, before any other name is bound
+    from aiops_lab.drift.distributed import compare_dask, is_dask_frame
+
+    if is_dask_frame(reference) or is_dask_frame(current):
+        return compare_dask(**args)
+    # -- end of the Dask hook
     started = time.perf_counter()
     _check_params(
         alpha,
