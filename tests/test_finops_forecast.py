@@ -263,3 +263,31 @@ def test_with_budget_reuses_the_fit():
     with pytest.raises(ParameterError, match="budget"):
         fc.with_budget(-1.0)
     assert fc.with_budget(None).breach is None
+
+
+def test_the_candidate_models_shrink_as_series_multiply():
+    from aiops_lab.finops.forecast import default_models
+
+    assert default_models(1) == ("ets", "arima", "snaive")
+    assert default_models(4) == ("ets", "arima", "snaive")
+    assert default_models(5) == ("ets", "theta", "snaive")
+    assert default_models(100) == ("ets", "theta", "snaive")
+    assert default_models(101) == ("theta", "snaive")
+    rng = np.random.default_rng(11)
+    n_series, n = 101, 35
+    y = np.tile(rng.uniform(50, 100, (n_series, 7)), (1, n // 7)) + rng.normal(
+        0, 1.0, (n_series, n)
+    )
+    fc = forecast(_bill(y), by="service", horizon=7, backtest_windows=2)
+    assert fc.params["models"] == ["theta", "snaive"]
+    assert set(fc.backtest["model"]) == {"theta", "snaive"}
+    assert fc.backtest["chosen"].sum() == n_series
+    assert fc.forecast.height == 7 * n_series
+    # every series is scored against its own actuals: the chosen model has the lowest MASE
+    best = fc.backtest.group_by("group").agg(pl.col("mase").min().alias("low"))
+    chosen = fc.backtest.filter(pl.col("chosen")).join(best, on="group")
+    assert (chosen["mase"] == chosen["low"]).all()
+    with pytest.raises(ParameterError, match="n_jobs"):
+        forecast(_bill(y[:1]), n_jobs=0)
+    with pytest.raises(ParameterError, match="models"):
+        forecast(_bill(y[:1]), models="ets")

@@ -64,7 +64,7 @@ def test_notebook_is_committed_without_outputs() -> None:
 
 
 def test_default_budget_gives_a_meaningful_risk(direct_breach) -> None:
-    """Neither certain nor impossible on the bundled data (July forecast ~53,400)."""
+    """Neither certain nor impossible on the bundled data (July forecast ~69,800)."""
     assert 0.05 < direct_breach < 0.95
 
 

@@ -77,3 +77,56 @@ def test_budget_moves_the_breach_probability_as_a_normal_total():
             abs(w.row["p_breach"] - expected)
             < 4 * np.sqrt(expected * (1 - expected) / 20_000) + 1e-3
         )
+
+
+def test_dimension_and_horizon_changes_refit_the_bill():
+    # two services with exact weekly patterns, plus a team tag splitting them differently
+    week_a = np.array([100.0, 110, 105, 115, 120, 40, 35])
+    week_b = np.array([20.0, 21, 22, 23, 24, 25, 26])
+    y = np.vstack([np.tile(week_a, 8), np.tile(week_b, 8)])
+    frame = _bill(y, ["a", "b"])
+    teams = [[{"key": "team", "value": "x" if s == "a" else "y"}] for s in frame["ServiceName"]]
+    bill = frame.with_columns(Tags=pl.Series(teams))
+    w = CostExplorer(costs=bill, forecast_kwargs={"models": ("snaive",), "n_paths": 200})
+    assert w.result.params["by"] is None
+    assert w.group.options == ("total",)
+    assert set(w.dimension.options) >= {"(total)", "service", "tag:team"}
+    first = w.result
+    # the total: March has 1 day spent (day 55) and 30 more days repeating the week
+    total = y.sum(axis=0)
+    assert w.row["forecast_total"] == pytest.approx(
+        total[55] + sum(total[49 + (k % 7)] for k in range(30))
+    )
+    w.budget.value = 1.0  # a budget move does not refit
+    assert w.result is first
+    assert w.row["p_breach"] == 1.0
+    w.dimension.value = "service"
+    assert w.result is not first
+    assert w.result.params["by"] == "service"
+    assert set(w.group.options) == {"a", "b"}
+    assert w.group.value == "a"  # the largest
+    assert w.row["forecast_total"] == pytest.approx(
+        y[0, 55] + sum(y[0, 49 + (k % 7)] for k in range(30))
+    )
+    assert "refitted" in w.status.value
+    assert not w.dimension.disabled
+    assert not w.budget.disabled
+    w.horizon.value = 14
+    assert w.result.forecast.filter(pl.col("group") == "a").height == 14
+    assert w.result.params["by"] == "service"
+    w.dimension.value = "tag:team"
+    assert set(w.group.options) == {"x", "y"}
+    w.dimension.value = "service"  # kept from before: no refit
+    assert "kept from before" in w.status.value
+    w.horizon.value = 30
+    w.dimension.value = "(total)"
+    assert w.result is first  # the first fit, kept
+
+
+def test_a_result_alone_cannot_refit(result):
+    fc, _ = result
+    w = CostExplorer(fc)
+    assert w.dimension.disabled
+    assert w.horizon.disabled
+    w.horizon.value = 3  # ignored without the bill
+    assert w.result is fc

@@ -23,11 +23,29 @@ from aiops_lab.finops._schema import warn
 from aiops_lab.finops.analysis import bill_frame, check_cost, dimension
 from aiops_lab.finops.result import CostForecast
 
-__all__ = ["MODELS", "SEASON", "breach_table", "check_budget", "daily_series", "forecast"]
+__all__ = [
+    "MODELS",
+    "SEASON",
+    "breach_table",
+    "check_budget",
+    "daily_series",
+    "default_models",
+    "forecast",
+]
 
 SEASON = 7
-#: model names accepted by ``models=`` and their statsforecast column names
-MODELS = {"ets": "AutoETS", "arima": "AutoARIMA", "snaive": "SeasonalNaive"}
+#: model names accepted by ``models=`` and their statsforecast column names:
+#: ``ets`` AutoETS (searches error, trend and season forms), ``arima`` AutoARIMA,
+#: ``theta`` the standard Theta method (seasonally adjusted exponential smoothing with
+#: drift), ``ets_ana`` one fixed ETS form (additive error, no trend, additive weekly
+#: season: ~30x cheaper than the search), ``snaive`` the weekly seasonal naive
+MODELS = {"ets": "AutoETS", "arima": "AutoARIMA", "theta": "Theta", "ets_ana": "ETS_ANA",
+          "snaive": "SeasonalNaive"}  # fmt: skip
+#: the default candidates by number of series (see :func:`default_models`)
+ARIMA_MAX_SERIES = 4
+SEARCH_MAX_SERIES = 100
+#: from this many series statsforecast fits in worker processes (``n_jobs=-1``)
+PARALLEL_MIN_SERIES = 200
 #: below this many days a series is forecast by its recent mean (and a warning says so)
 MIN_DAYS = 2 * SEASON + 1
 TOTAL = "total"
@@ -57,7 +75,26 @@ def daily_series(costs: Any, *, by: str | None = None, cost: str = "EffectiveCos
     return out.sort("group", "date")
 
 
-def _check(horizon: int, level: Sequence[int], budget: Any, period: str, models: Sequence[str],
+def default_models(n_series: int) -> tuple[str, ...]:
+    """The candidate models ``forecast`` tries when ``models`` is not given.
+
+    The cost of a fit grows with the model search, so the set shrinks as series multiply
+    (one fit on a 365-day series, one core: AutoARIMA ~1.5 s, AutoETS ~0.25 s, Theta and
+    ETS(A,N,A) ~0.01 s, seasonal naive ~0.001 s):
+
+    * up to ``ARIMA_MAX_SERIES`` (4) series: ``("ets", "arima", "snaive")``;
+    * up to ``SEARCH_MAX_SERIES`` (100): ``("ets", "theta", "snaive")``;
+    * more: ``("theta", "snaive")`` - Theta (seasonally adjusted smoothing with a drift,
+      so it follows growth) against the weekly baseline, without the AutoETS search.
+    """
+    if n_series <= ARIMA_MAX_SERIES:
+        return ("ets", "arima", "snaive")
+    if n_series <= SEARCH_MAX_SERIES:
+        return ("ets", "theta", "snaive")
+    return ("theta", "snaive")
+
+
+def _check(horizon: int, level: Sequence[int], budget: Any, period: str, models: Sequence[str] | None,
            n_paths: int, anomaly_level: float, sim_max_bytes: int | None) -> tuple[int, ...]:  # fmt: skip
     if not isinstance(horizon, int) or isinstance(horizon, bool) or horizon < 1:
         raise ParameterError("horizon", "a whole number of days >= 1", horizon)
@@ -66,9 +103,10 @@ def _check(horizon: int, level: Sequence[int], budget: Any, period: str, models:
         raise ParameterError("level", "interval levels in percent, between 0 and 100", level)
     if period not in ("month", "quarter"):
         raise ParameterError("period", "'month' or 'quarter'", period)
-    bad = [m for m in models if m not in MODELS]
-    if bad or not models:
-        raise ParameterError("models", f"names from {list(MODELS)}", models)
+    if models is not None:
+        bad = [m for m in models if m not in MODELS] if not isinstance(models, str) else [models]
+        if bad or not models:
+            raise ParameterError("models", f"a list of names from {list(MODELS)}, or None", models)
     if n_paths < 100:
         raise ParameterError("n_paths", "at least 100 sample paths", n_paths)
     if anomaly_level != int(anomaly_level) or not 50 < anomaly_level < 100:
@@ -96,10 +134,21 @@ def _z(level: float) -> float:
     return float(norm.ppf(0.5 + level / 200.0))
 
 
-def _wide(frame: pl.DataFrame, column: str, groups: list[str]) -> np.ndarray:
-    """``(n_groups, n_points)`` array of ``column``, rows in ``groups`` order, by date."""
-    rows = frame.partition_by("unique_id", as_dict=True, maintain_order=True)
-    return np.stack([rows[(g,)].sort("ds")[column].to_numpy().astype(float) for g in groups])
+def _wide(frame: pl.DataFrame, column: str | list[str], groups: list[str]) -> Any:
+    """``(n_groups, n_points)`` array of ``column``, rows in ``groups`` order, by date.
+
+    Every group must have the same number of points (the daily grid makes it so). A
+    list of columns gives ``{column: array}`` from one sort.
+    """
+    order = pl.DataFrame({"unique_id": groups, "_o": np.arange(len(groups))},
+                         schema_overrides={"unique_id": frame.schema["unique_id"]})  # fmt: skip
+    keys = ["_o", "cutoff", "ds"] if "cutoff" in frame.columns else ["_o", "ds"]
+    names = [column] if isinstance(column, str) else column
+    rows = frame.select("unique_id", *keys[1:], *names).join(order, on="unique_id").sort(keys)
+    if rows.height % max(len(groups), 1):
+        raise RuntimeError("the forecast frame is not one equal-length block per series")
+    out = {c: rows[c].cast(pl.Float64).to_numpy().reshape(len(groups), -1) for c in names}
+    return out[column] if isinstance(column, str) else out
 
 
 def forecast(
@@ -112,7 +161,7 @@ def forecast(
     period: str = "month",
     cost: str = "EffectiveCost",
     currency: str | None = None,
-    models: Sequence[str] = ("ets", "arima", "snaive"),
+    models: Sequence[str] | None = None,
     backtest_windows: int = 3,
     n_paths: int = 4000,
     anomaly_level: float = 99.0,
@@ -120,14 +169,20 @@ def forecast(
     seed: int | None = 0,
     backend: str | None = None,
     sim_max_bytes: int | None = K.DEFAULT_MAX_BYTES,
+    n_jobs: int | None = None,
 ) -> CostForecast:
     """Forecast daily spend per group, with intervals, budget-breach risk and anomalies.
 
-    Each daily series (one per value of ``by``, or the total) is backtested from
-    ``backtest_windows`` rolling origins, ``horizon`` days ahead each (fewer when the
-    history is short); the model with the lowest MASE forecasts it. MASE divides the
-    backtest's mean absolute error by the mean absolute error of the weekly seasonal-naive
-    forecast on the history before the first origin, so below 1 beats that baseline.
+    All daily series (one per value of ``by``, or the total) go through one
+    statsforecast object at once. Each is backtested from ``backtest_windows`` rolling
+    origins, ``horizon`` days ahead each (fewer when the history is short); the models
+    are fitted once, on the history before the first origin, and carried forward with
+    their parameters fixed to the later origins (statsforecast's ``refit=False``: no
+    refit per window, and still nothing from after an origin is used to forecast it).
+    Per series, the model with the lowest MASE is refitted on the whole history and
+    forecasts it. MASE divides the backtest's mean absolute error by the mean absolute
+    error of the weekly seasonal-naive forecast on the history before the first origin,
+    so below 1 beats that baseline.
 
     Budget risk: ``n_paths`` Gaussian sample paths of every remaining day of the period
     (the month, or quarter, of the first forecast day) are drawn on the array backend,
@@ -154,9 +209,15 @@ def forecast(
     period
         ``"month"`` or ``"quarter"``.
     models
-        Candidates: ``"ets"`` (AutoETS), ``"arima"`` (AutoARIMA), ``"snaive"`` (weekly).
+        Candidates among ``"ets"`` (AutoETS), ``"arima"`` (AutoARIMA), ``"theta"``
+        (Theta), ``"ets_ana"`` (ETS(A,N,A)) and ``"snaive"`` (weekly seasonal naive).
+        None: chosen by the number of series (:func:`default_models`): AutoARIMA only for
+        a few series, the AutoETS search up to 100, Theta and the baseline beyond.
     backend
         ``"auto"``, ``"numpy"`` or ``"cupy"`` for the simulation.
+    n_jobs
+        Processes statsforecast fits in; None: 1 below ``PARALLEL_MIN_SERIES`` (200)
+        series, else all cores.
 
     Returns
     -------
@@ -169,6 +230,10 @@ def forecast(
     """
     t0 = time.perf_counter()
     levels = _check(horizon, level, budget, period, models, n_paths, anomaly_level, sim_max_bytes)
+    if n_jobs is not None and (not isinstance(n_jobs, int) or n_jobs == 0 or n_jobs < -1):
+        raise ParameterError(
+            "n_jobs", "a positive number of processes, -1 (all cores) or None", n_jobs
+        )
     xp, info = get_namespace(backend)
     frame = check_cost(bill_frame(costs), cost, currency)
     series = daily_series(frame, by=by, cost=cost)
@@ -193,6 +258,11 @@ def forecast(
         warn(f"No spend at all in {names}: forecasting zero with zero-width intervals "
              "(no model search; MASE is null).")  # fmt: skip
     live = [g for g, z in zip(groups, zero, strict=True) if not z]
+    if models is None:
+        models = default_models(len(live))
+    models = tuple(models)
+    if n_jobs is None:
+        n_jobs = 1 if len(live) < PARALLEL_MIN_SERIES else -1
     if not live:
         parts = []
     elif n_days < MIN_DAYS:
@@ -202,7 +272,7 @@ def forecast(
     else:
         sub = data.filter(pl.col("unique_id").is_in(live)) if zero.any() else data
         parts = [(live, _statistical(sub, y[~zero], live, h_fit, horizon, levels, fit_levels,
-                                     int(anomaly_level), models, backtest_windows, xp))]  # fmt: skip
+                                     int(anomaly_level), models, backtest_windows, xp, n_jobs))]  # fmt: skip
     if zero.any():
         dead = [g for g, z in zip(groups, zero, strict=True) if z]
         parts.append((dead, _zero_series(dead, h_fit, levels, fit_levels)))
@@ -223,7 +293,8 @@ def forecast(
     # budget risk on the rest of the period: the simulation's inputs are kept, so that
     # CostForecast.with_budget can redraw the same paths against another budget
     in_period = series.filter(pl.col("date") >= p_start)
-    spent = np.array([float(in_period.filter(pl.col("group") == g)["y"].sum()) for g in groups])
+    sums = dict(in_period.group_by("group").agg(pl.col("y").sum()).iter_rows())
+    spent = np.array([float(sums.get(g, 0.0)) for g in groups])
     n_rest = max(remaining, 0)
     sigma = (hi[top] - lo[top]) / (2.0 * _z(top))
     simulation = {"groups": groups, "mean": mean[:, :n_rest].copy(),
@@ -414,23 +485,35 @@ def _sf_models(models: Sequence[str]) -> list[Any]:
         from aiops_lab.errors import MissingDependencyError
 
         raise MissingDependencyError("statsforecast", "finops", "Forecasting spend") from exc
+    from statsforecast.models import Theta
+
     made = {"ets": lambda: AutoETS(season_length=SEASON), "arima": lambda: AutoARIMA(season_length=SEASON),
+            "theta": lambda: Theta(season_length=SEASON),
+            "ets_ana": lambda: AutoETS(season_length=SEASON, model="ANA", alias=MODELS["ets_ana"]),
             "snaive": lambda: SeasonalNaive(season_length=SEASON)}  # fmt: skip
     return [made[m]() for m in models]
 
 
 def _statistical(data: pl.DataFrame, y: np.ndarray, groups: list[str], h_fit: int, horizon: int,
                  levels: tuple[int, ...], fit_levels: list[int], a_lv: int, models: Sequence[str],
-                 windows: int, xp: Any) -> tuple[Any, ...]:  # fmt: skip
+                 windows: int, xp: Any, n_jobs: int = 1) -> tuple[Any, ...]:  # fmt: skip
     from statsforecast import StatsForecast
 
     n = y.shape[1]
     min_train = 2 * SEASON
     h_bt = min(horizon, max(1, (n - min_train) // max(windows, 1)))
     n_win = max(1, min(windows, (n - min_train) // h_bt))
-    sf = StatsForecast(models=_sf_models(models), freq="1d", n_jobs=1)
-    cv = sf.cross_validation(df=data, h=h_bt, n_windows=n_win, step_size=h_bt, level=list(levels))
-    actual = _wide(cv.sort("cutoff", "ds"), "y", groups)
+    sf = StatsForecast(models=_sf_models(models), freq="1d", n_jobs=n_jobs)
+    # one fit per series and model at the first origin, carried forward to the others
+    cv = sf.cross_validation(df=data, h=h_bt, n_windows=n_win, step_size=h_bt, level=list(levels),
+                             refit=False)  # fmt: skip
+    cols = [
+        MODELS[m] + s
+        for m in models
+        for s in ("", *(f"-{b}-{lv}" for lv in levels for b in ("lo", "hi")))
+    ]
+    wide_cv = _wide(cv, ["y", *cols], groups)
+    actual = wide_cv["y"]
     # scale: in-sample seasonal-naive MAE of the history before the first origin; where
     # that is (near) zero - a smooth or exactly repeating series - the one-day naive MAE
     first_origin = n - n_win * h_bt
@@ -440,19 +523,19 @@ def _statistical(data: pl.DataFrame, y: np.ndarray, groups: list[str], h_fit: in
     score: dict[str, np.ndarray] = {}
     for name in models:
         col = MODELS[name]
-        pred = from_numpy(_wide(cv, col, groups), xp)
+        pred = from_numpy(wide_cv[col], xp)
         mase = to_numpy(K.mase(xp, a_x, pred, from_numpy(np.nan_to_num(scale, nan=0.0), xp)))
         # ranking: MASE, or the plain MAE where the series has no usable scale
         mae = to_numpy(K.mase(xp, a_x, pred, from_numpy(np.ones(len(groups)), xp)))
         score[name] = np.where(np.isfinite(scale), mase, mae)
-        cover = {lv: to_numpy(K.interval_coverage(xp, a_x, from_numpy(_wide(cv, f"{col}-lo-{lv}", groups), xp),
-                                                  from_numpy(_wide(cv, f"{col}-hi-{lv}", groups), xp)))
+        cover = {lv: to_numpy(K.interval_coverage(xp, a_x, from_numpy(wide_cv[f"{col}-lo-{lv}"], xp),
+                                                  from_numpy(wide_cv[f"{col}-hi-{lv}"], xp)))
                  for lv in levels}  # fmt: skip
-        for i, g in enumerate(groups):
-            bt_rows.append({"group": g, "model": name,
-                            "mase": float(mase[i]) if np.isfinite(mase[i]) else None,
-                            **{f"coverage_{lv}": float(cover[lv][i]) for lv in levels},
-                            "windows": n_win, "horizon": h_bt, "mase_scale": scale_kind[i]})  # fmt: skip
+        bt_rows.append(pl.DataFrame({"group": groups, "model": [name] * len(groups),
+                                     "mase": np.where(np.isfinite(mase), mase, np.nan),
+                                     **{f"coverage_{lv}": np.asarray(cover[lv], dtype=float) for lv in levels},
+                                     "windows": [n_win] * len(groups), "horizon": [h_bt] * len(groups),
+                                     "mase_scale": scale_kind}).fill_nan(None))  # fmt: skip
     best = _rank(score, models, len(groups))
     # anomalies are judged on a fit that does not copy last week forward: a spike would
     # otherwise come back a week later as a "negative anomaly" of the seasonal naive
@@ -461,13 +544,12 @@ def _statistical(data: pl.DataFrame, y: np.ndarray, groups: list[str], h_fit: in
     judge = [best[i] if best[i] != "snaive" else judge[i] for i in range(len(groups))]
     schema = {"group": pl.String, "model": pl.String, "mase": pl.Float64, "windows": pl.Int64,
               "horizon": pl.Int64, "mase_scale": pl.String, **{f"coverage_{lv}": pl.Float64 for lv in levels}}  # fmt: skip
+    picked = pl.DataFrame({"group": groups, "model": best, "chosen": [True] * len(groups)})
     backtest = (
-        pl.DataFrame(bt_rows, schema=schema)
-        .with_columns(
-            chosen=pl.struct("group", "model").map_elements(
-                lambda r: best[groups.index(r["group"])] == r["model"], return_dtype=pl.Boolean
-            )
-        )
+        pl.concat(bt_rows, how="vertical_relaxed")
+        .cast(schema)  # type: ignore[arg-type]
+        .join(picked, on=["group", "model"], how="left", maintain_order="left")
+        .with_columns(pl.col("chosen").fill_null(False))
         .select(
             "group",
             "model",
@@ -484,16 +566,17 @@ def _statistical(data: pl.DataFrame, y: np.ndarray, groups: list[str], h_fit: in
     mean = np.empty((len(groups), h_fit))
     lo = {lv: np.empty((len(groups), h_fit)) for lv in fit_levels}
     hi = {lv: np.empty((len(groups), h_fit)) for lv in fit_levels}
-    for name in models:
+    used = [m for m in models if m in best]
+    wide_fc = _wide(fc, [MODELS[m] + s for m in used for s in
+                         ("", *(f"-{b}-{lv}" for lv in fit_levels for b in ("lo", "hi")))], groups)  # fmt: skip
+    chosen_of = np.array(best, dtype=object)
+    for name in used:
         col = MODELS[name]
-        rows = [i for i, b in enumerate(best) if b == name]
-        if not rows:
-            continue
-        sel = [groups[i] for i in rows]
-        mean[rows] = _wide(fc.filter(pl.col("unique_id").is_in(sel)), col, sel)
+        rows = np.flatnonzero(chosen_of == name)
+        mean[rows] = wide_fc[col][rows]
         for lv in fit_levels:
-            lo[lv][rows] = _wide(fc.filter(pl.col("unique_id").is_in(sel)), f"{col}-lo-{lv}", sel)
-            hi[lv][rows] = _wide(fc.filter(pl.col("unique_id").is_in(sel)), f"{col}-hi-{lv}", sel)
+            lo[lv][rows] = wide_fc[f"{col}-lo-{lv}"][rows]
+            hi[lv][rows] = wide_fc[f"{col}-hi-{lv}"][rows]
     fitted_parts = []
     for name in models:
         col = MODELS[name]
@@ -505,7 +588,8 @@ def _statistical(data: pl.DataFrame, y: np.ndarray, groups: list[str], h_fit: in
             pl.col(f"{col}-lo-{a_lv}").alias("fitted_lo"), pl.col(f"{col}-hi-{a_lv}").alias("fitted_hi"),
             pl.lit(name).alias("fit_model"))  # fmt: skip
         if name == "snaive":
-            part = _clean_naive_fit(part, y[[groups.index(g) for g in sel]], sel, _z(a_lv))
+            at = {g: i for i, g in enumerate(groups)}
+            part = _clean_naive_fit(part, y[[at[g] for g in sel]], sel, _z(a_lv))
         fitted_parts.append(part.with_columns(pl.col("date").cast(pl.Date)))
     fitted = pl.concat(fitted_parts, how="vertical_relaxed").fill_nan(None)
     return mean, lo, hi, best, backtest, fitted
@@ -583,30 +667,52 @@ def _clean_naive_fit(
         "group", "date", "fitted", "fitted_lo", "fitted_hi", "fit_model")  # fmt: skip
 
 
-def _drivers(frame: pl.DataFrame, day: date, dims: list[str], cost: str) -> str:
-    """The dimension values whose spend moved most on ``day`` against their last 4 weeks."""
-    window = frame.filter((pl.col("_date") >= day - timedelta(days=28)) & (pl.col("_date") <= day))
-    moves = []
-    for d in dims:
-        per = window.group_by(dimension(window, d).alias("value"), "_date").agg(
+def _drivers(base: pl.DataFrame, keys: pl.DataFrame, dims: list[str], cost: str) -> pl.DataFrame:
+    """For each flagged ``(group, date)`` of ``keys``, the dimension values that moved most.
+
+    Per dimension, the value whose spend that day differs most from its median over the
+    28 days before (the days it had charges; a value absent on one side counts 0).
+    Returns ``group, date, drivers`` (``"dim=value (+delta); ..."``, up to 3 dimensions).
+    """
+    parts = []
+    for k, d in enumerate(dims):
+        per = base.group_by("_group", dimension(base, d).alias("value"), "_date").agg(
             pl.col(cost).sum().alias("c")
         )
-        today = per.filter(pl.col("_date") == day).select("value", "c")
+        today = keys.join(per, left_on=["group", "date"], right_on=["_group", "_date"], how="inner").select(
+            "group", "date", "value", "c")  # fmt: skip
         before = (
-            per.filter(pl.col("_date") < day)
-            .group_by("value")
+            keys.join(per, left_on="group", right_on="_group", how="inner")
+            .filter((pl.col("_date") < pl.col("date")) & (pl.col("_date") >= pl.col("date") - timedelta(days=28)))
+            .group_by("group", "date", "value")
             .agg(pl.col("c").median().alias("base"))
+        )  # fmt: skip
+        moved = (
+            today.join(before, on=["group", "date", "value"], how="full", coalesce=True)
+            .with_columns(pl.col("c").fill_null(0.0), pl.col("base").fill_null(0.0))
+            .with_columns(delta=pl.col("c") - pl.col("base"))
+            .sort(pl.col("delta").abs(), "value", descending=[True, False])
+            .group_by("group", "date", maintain_order=True)
+            .first()
         )
-        joined = today.join(before, on="value", how="full", coalesce=True).fill_null(0.0)
-        for value, c, base in joined.select("value", "c", "base").iter_rows():
-            moves.append((abs(c - base), c - base, d, value))
-    order = {d: i for i, d in enumerate(dims)}
-    best: dict[str, tuple[float, float, str]] = {}
-    for size, delta, d, value in moves:
-        if d not in best or size > best[d][0]:
-            best[d] = (size, delta, value)
-    out = [f"{d}={best[d][2]} ({best[d][1]:+,.0f})" for d in sorted(best, key=order.__getitem__)]
-    return "; ".join(out[:3])
+        parts.append(moved.select("group", "date", pl.lit(k).alias("_k"),
+                                  text=pl.format("{}={} ({})", pl.lit(d), "value",
+                                                 pl.col("delta").map_batches(_signed, return_dtype=pl.String))))  # fmt: skip
+    if not parts:
+        return keys.with_columns(drivers=pl.lit(""))
+    texts = (
+        pl.concat(parts)
+        .sort("_k")
+        .group_by("group", "date", maintain_order=True)
+        .agg(pl.col("text").head(3).str.join("; ").alias("drivers"))
+    )
+    return keys.join(texts, on=["group", "date"], how="left").with_columns(
+        pl.col("drivers").fill_null("")
+    )
+
+
+def _signed(values: pl.Series) -> pl.Series:
+    return pl.Series([f"{v:+,.0f}" for v in values.to_list()], dtype=pl.String)
 
 
 def _anomalies(history: pl.DataFrame, frame: pl.DataFrame, by: str | None, cost: str,
@@ -637,15 +743,13 @@ def _anomalies(history: pl.DataFrame, frame: pl.DataFrame, by: str | None, cost:
             continue
         dims.append(d)
     base = frame.with_columns(_date=pl.col("ChargePeriodStart").dt.date())
-    if by:
-        base = base.with_columns(dimension(base, by).alias("_group"))
-    rows = []
-    for r in flagged.iter_rows(named=True):
-        part = base.filter(pl.col("_group") == r["group"]) if by else base
-        rows.append({"date": r["date"], "group": r["group"], "actual": r["y"], "expected": r["expected"],
-                     "lo": r["fitted_lo"], "hi": r["fitted_hi"], "excess": r["excess"], "beyond": r["beyond"],
-                     "drivers": _drivers(part, r["date"], dims, cost)})  # fmt: skip
-    return pl.DataFrame(rows, schema=schema)
+    base = base.with_columns((dimension(base, by) if by else pl.lit(TOTAL)).alias("_group"))
+    keys = flagged.select("group", "date").unique(maintain_order=True)
+    named = _drivers(base, keys, dims, cost)
+    out = flagged.join(named, on=["group", "date"], how="left", maintain_order="left").select(
+        "date", "group", actual="y", expected="expected", lo="fitted_lo", hi="fitted_hi", excess="excess",
+        beyond="beyond", drivers="drivers")  # fmt: skip
+    return out.cast(schema)  # type: ignore[arg-type]
 
 
 _ = InputError

@@ -3,7 +3,8 @@
 Run ``python datasets/finops/make_finops_datasets.py`` from the repository root. The
 output is deterministic (NumPy ``default_rng(SEED)``, gzip with ``mtime=0``):
 
-* ``ai_spend_focus.csv.gz``: a FOCUS 1.1-style daily bill, 2026-01-01 .. 2026-06-30 (UTC):
+* ``ai_spend_focus.csv.gz``: a FOCUS 1.1-style daily bill of a year, 2025-07-01 .. 2026-06-30
+  (UTC):
   GPU instances, object storage and LLM API usage of three teams.
 * ``genai_spans.jsonl.gz``: one OpenTelemetry GenAI span per LLM call (JSON lines);
   the bill's LLM rows are exactly these calls priced with genai-prices, day by day.
@@ -26,16 +27,20 @@ import polars as pl
 
 SEED = 20260701
 OUT_DIR = Path(__file__).resolve().parent
-START, DAYS = date(2026, 1, 1), 181  # 2026-01-01 .. 2026-06-30
+START, DAYS = date(2025, 7, 1), 365  # 2025-07-01 .. 2026-06-30
+#: growth is linear in the days since this date (1.0 on it, smaller before)
+GROWTH_ORIGIN = date(2026, 1, 1)
 UTC = timezone.utc
 
 #: injected anomalies: date -> (service, what happened, extra cost in USD, list prices)
 ANOMALIES = {
+    date(2025, 10, 21): ("Amazon Elastic Compute Cloud", "an autoscaler stuck at its maximum: +96 g6e.12xlarge hours (platform)"),
     date(2026, 2, 17): ("Amazon Elastic Compute Cloud", "a forgotten on-demand p5.48xlarge ran 24 h (research)"),
     date(2026, 4, 8): ("Amazon Simple Storage Service", "a one-off 7.8 TB bulk egress (research)"),
     date(2026, 5, 12): ("Anthropic API", "a retry storm in code-review: ~900 extra long-context calls"),
 }  # fmt: skip
 LAUNCH = date(2026, 3, 16)  # doc-search goes live (gpt-4o, research)
+STUCK, STUCK_HOURS = date(2025, 10, 21), 96.0  # the g6e autoscaler anomaly
 
 #: GPU SKUs: (SkuId, list USD per instance-hour, GPUs per instance)
 P5 = ("p5.48xlarge", 55.04, 8)
@@ -68,7 +73,7 @@ def _calls(rng: np.random.Generator) -> list[dict]:
     out = []
     for i in range(DAYS):
         d = START + timedelta(days=i)
-        growth = 1.0 + 0.004 * i
+        growth = 1.0 + 0.004 * (d - GROWTH_ORIGIN).days
         for feature, team, key, provider, req, resp, per_day, n_in, n_out, first in FEATURES:
             if d < first:
                 continue
@@ -152,7 +157,8 @@ def _cloud_rows(rng: np.random.Generator) -> list[dict]:
     rows = []
     for i in range(DAYS):
         d = START + timedelta(days=i)
-        trend = 1.0 + 0.002 * i
+        k = (d - GROWTH_ORIGIN).days
+        trend = 1.0 + 0.002 * k
         if d.day == 1:  # the savings plan is billed monthly, amortized into the usage rows
             days = ((date(d.year + (d.month == 12), d.month % 12 + 1, 1)) - d).days
             fee = SP_HOURS_PER_DAY * days * P5[1] * (1 - SP_DISCOUNT)
@@ -182,16 +188,26 @@ def _cloud_rows(rng: np.random.Generator) -> list[dict]:
         rows.append(_row(d, ChargeDescription=f"{P5[0]} on demand", ConsumedQuantity=round(rest, 4),
                          PricingQuantity=round(rest, 4), **ec2, **_cost(rest * P5[1])))  # fmt: skip
         # platform inference on g6e, around the clock, growing with traffic
-        serve = 48.0 * (1.0 + 0.003 * i) * rng.lognormal(0.0, 0.03)
+        serve = 48.0 * (1.0 + 0.003 * k) * rng.lognormal(0.0, 0.03)
+        if d == STUCK:
+            serve += STUCK_HOURS
         rows.append(_row(d, ServiceName="Amazon Elastic Compute Cloud", ServiceCategory="Compute",
                          ChargeDescription=f"{G6E[0]} on demand", SkuId=G6E[0], ConsumedUnit="Hours",
                          PricingUnit="Hours", ConsumedQuantity=round(serve, 4), PricingQuantity=round(serve, 4),
                          x_GpusPerInstance=G6E[2], Tags=_tags("platform", "inference"),
                          **_cost(serve * G6E[1])))  # fmt: skip
+        # the doc-search launch also brings its self-hosted reranker: two g6e around the clock
+        if d >= LAUNCH:
+            rerank = 48.0 * rng.lognormal(0.0, 0.02)
+            rows.append(_row(d, ServiceName="Amazon Elastic Compute Cloud", ServiceCategory="Compute",
+                             ChargeDescription=f"{G6E[0]} on demand", SkuId=G6E[0], ConsumedUnit="Hours",
+                             PricingUnit="Hours", ConsumedQuantity=round(rerank, 4),
+                             PricingQuantity=round(rerank, 4), x_GpusPerInstance=G6E[2],
+                             Tags=_tags("research", "doc-search"), **_cost(rerank * G6E[1])))  # fmt: skip
         # storage: datasets and checkpoints grow steadily
         for team, project, tb in (("research", "foundation-models", 60.0), ("platform", "inference", 12.0),
                                   ("support", "assistant", 3.0)):  # fmt: skip
-            gb = tb * 1000 * (1.0 + 0.003 * i)
+            gb = tb * 1000 * (1.0 + 0.003 * k)
             rows.append(_row(d, ServiceName="Amazon Simple Storage Service", ServiceCategory="Storage",
                              ChargeDescription="Standard storage", SkuId="TimedStorage-ByteHrs",
                              ConsumedUnit="GB-Month", PricingUnit="GB-Month",
