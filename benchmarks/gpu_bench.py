@@ -1,6 +1,7 @@
 """Benchmark ``aiops_lab.gpu.review`` against the same GPU-hour accounting in plain pandas.
 
-    python benchmarks/gpu_bench.py [--rows 1000000 10000000] [--repeat 2] [--json out.json]
+    python benchmarks/gpu_bench.py [--rows 1000000 10000000] [--stream-rows 100000000]
+                                   [--repeat 2] [--json out.json]
 
 For each row count N, telemetry in ``TELEMETRY_SCHEMA`` is generated (fixed seed,
 vectorised NumPy) and written once to a Parquet file in a temporary folder: 64 A100
@@ -14,9 +15,15 @@ Contenders, each timed from reading the Parquet file to the per-GPU table (best 
 
 * ``aiops_lab``: ``review(pl.read_parquet(path), prices={"A100": 3.0},
   backend="numpy").per_gpu``;
+* ``aiops_lab_stream``: ``review(pl.scan_parquet(path), ..., streaming=True).per_gpu``:
+  batches of whole GPUs (about 8M samples each) collected with polars' streaming engine;
 * ``pandas``: ``pd.read_parquet`` + ``sort_values`` by GPU and time, per-GPU
   ``shift`` for the intervals, per-GPU median, ``clip`` at twice the median, the last
   sample filled with the median, and ``groupby`` sums of total / idle hours and cost.
+
+``--stream-rows N`` writes N rows as a folder of 10M-row Parquet files (consecutive
+periods of the same fleet, so memory stays small while writing) and times only
+``aiops_lab_stream`` on it: the in-memory contenders would need the whole log in RAM.
 
 Both must agree on every GPU's ``gpu_hours`` and ``idle_gpu_hours``; the largest
 absolute difference is reported. Peak memory is measured per contender in a fresh
@@ -157,6 +164,25 @@ def make_telemetry(n: int, seed: int = SEED) -> pl.DataFrame:
     )
 
 
+def write_chunks(n: int, folder: Path, chunk_rows: int = 10_000_000) -> Path:
+    """``n`` rows as consecutive periods of ``chunk_rows`` each, one Parquet file per period."""
+    out = folder / f"telemetry_{n}_chunks"
+    if out.exists():
+        return out
+    out.mkdir()
+    offset, k = 0, 0
+    while k * chunk_rows < n:
+        rows = min(chunk_rows, n - k * chunk_rows)
+        frame = make_telemetry(rows, seed=SEED + k)
+        frame = frame.with_columns(pl.col("timestamp") + pl.duration(microseconds=offset))
+        stop = frame["timestamp"].max()
+        offset = int(stop.timestamp() * 1e6) - int(START) + 60_000_000  # type: ignore[union-attr]
+        frame.write_parquet(out / f"part-{k:03d}.parquet")
+        del frame
+        k += 1
+    return out
+
+
 def write_telemetry(n: int, folder: Path) -> Path:
     path = folder / f"telemetry_{n}.parquet"
     if not path.exists():
@@ -170,6 +196,16 @@ def run_aiops_lab(path: Path) -> pl.DataFrame:
 
     result = review(
         pl.read_parquet(path), prices=PRICES, idle_threshold=IDLE_THRESHOLD, backend="numpy"
+    )
+    return result.per_gpu
+
+
+def run_aiops_lab_stream(path: Path) -> pl.DataFrame:
+    from aiops_lab.gpu import review
+
+    source = pl.scan_parquet(path / "*.parquet" if path.is_dir() else path)
+    result = review(
+        source, prices=PRICES, idle_threshold=IDLE_THRESHOLD, backend="numpy", streaming=True
     )
     return result.per_gpu
 
@@ -207,7 +243,11 @@ def run_pandas(path: Path) -> pd.DataFrame:
     return out.reset_index()
 
 
-CONTENDERS: dict[str, Callable[[Path], Any]] = {"aiops_lab": run_aiops_lab, "pandas": run_pandas}
+CONTENDERS: dict[str, Callable[[Path], Any]] = {
+    "aiops_lab": run_aiops_lab,
+    "aiops_lab_stream": run_aiops_lab_stream,
+    "pandas": run_pandas,
+}
 
 
 def differences(ours: pl.DataFrame, theirs: pd.DataFrame) -> dict[str, float]:
@@ -323,6 +363,9 @@ def _machine() -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    parser.add_argument(
+        "--stream-rows", type=int, nargs="*", default=[], help="sizes reviewed only streaming"
+    )
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
     parser.add_argument("--no-memory", action="store_true", help="skip the subprocess runs")
@@ -347,6 +390,8 @@ def main(argv: list[str] | None = None) -> int:
 
     machine = _machine()
     rows_list = sorted(args.rows)
+    stream_only = set(args.stream_rows)
+    rows_list = sorted(set(rows_list) | stream_only)
     results: list[dict[str, Any]] = []
     profile = None
     with tempfile.TemporaryDirectory(prefix="gpu_bench_") as tmp:
@@ -357,25 +402,41 @@ def main(argv: list[str] | None = None) -> int:
             fn(warm)
         for rows in rows_list:
             t0 = time.perf_counter()
-            path = write_telemetry(rows, folder)
-            meta = pl.scan_parquet(path).select(pl.len()).collect().item()
+            chunked = rows in stream_only
+            path = write_chunks(rows, folder) if chunked else write_telemetry(rows, folder)
+            scan = pl.scan_parquet(path / "*.parquet" if chunked else path)
+            meta = scan.select(pl.len()).collect().item()
             entry: dict[str, Any] = {
                 "rows": rows,
-                "file_bytes": path.stat().st_size,
+                "file_bytes": sum(f.stat().st_size for f in path.glob("*.parquet"))
+                if chunked
+                else path.stat().st_size,
                 "contenders": {},
             }
-            with_frame = pl.read_parquet(path)
-            entry["frame_bytes"] = int(with_frame.estimated_size())
-            entry["gpus"] = with_frame.select(pl.struct("host", "gpu").n_unique()).item()
-            del with_frame
+            if chunked:  # not read whole: estimate the frame from one file
+                files = sorted(path.glob("*.parquet"))
+                one = pl.read_parquet(files[0])
+                entry["frame_bytes"] = int(one.estimated_size() * rows / one.height)
+                del one
+                entry["gpus"] = scan.select(pl.struct("host", "gpu").n_unique()).collect().item()
+            else:
+                with_frame = pl.read_parquet(path)
+                entry["frame_bytes"] = int(with_frame.estimated_size())
+                entry["gpus"] = with_frame.select(pl.struct("host", "gpu").n_unique()).item()
+                del with_frame
             log(f"{meta:,} rows: Parquet written in {time.perf_counter() - t0:.1f} s "
                 f"({entry['file_bytes'] / 2**20:.0f} MiB on disk, "
                 f"{entry['frame_bytes'] / 2**20:.0f} MiB in polars)")  # fmt: skip
-            entry["read_s"] = time_reads(path, args.repeat)
+            entry["read_s"] = {} if chunked else time_reads(path, args.repeat)
             outputs = {}
             for name, fn in CONTENDERS.items():
+                if chunked and name != "aiops_lab_stream":
+                    entry["contenders"][name] = {
+                        "skipped": "streaming size: the whole log is not loaded"
+                    }
+                    continue
                 if name == "pandas" and results:
-                    prev = results[-1]["contenders"].get("pandas", {}).get("best_s")
+                    prev = results[-1]["contenders"].get(name, {}).get("best_s")
                     guess = prev * rows / results[-1]["rows"] if prev else None
                     if guess is not None and guess > args.pandas_limit:
                         note = (f"skipped: about {guess:.0f} s expected (linear from "
@@ -391,7 +452,13 @@ def main(argv: list[str] | None = None) -> int:
                     + ", ".join(f"{t:.2f}" for t in timing["all_s"]) + ")")  # fmt: skip
                 if name == "pandas" and timing["best_s"] > args.pandas_limit:
                     entry["contenders"][name]["note"] = "over the limit"
-            if len(outputs) == 2:
+            if "aiops_lab_stream" in outputs and "aiops_lab" in outputs:
+                entry["diff_stream"] = differences(
+                    outputs["aiops_lab_stream"], outputs["aiops_lab"].to_pandas()
+                )
+                log(f"  streamed vs in memory, max abs diff: gpu_hours "
+                    f"{entry['diff_stream']['gpu_hours']:.2e}")  # fmt: skip
+            if "aiops_lab" in outputs and "pandas" in outputs:
                 entry["diff"] = differences(outputs["aiops_lab"], outputs["pandas"])
                 log(f"  max abs diff: gpu_hours {entry['diff']['gpu_hours']:.2e}, "
                     f"idle_gpu_hours {entry['diff']['idle_gpu_hours']:.2e}")  # fmt: skip
@@ -428,36 +495,37 @@ def _peak_mb(c: dict[str, Any]) -> float | None:
 
 def _print_tables(results: list[dict[str, Any]]) -> None:
     print()
-    print("| rows | aiops_lab s | pandas s | speed-up | aiops_lab peak MB | pandas peak MB "
-          "| max abs diff hours |")  # fmt: skip
-    print("|---:|---:|---:|---:|---:|---:|---:|")
+    print("| rows | aiops_lab s | streamed s | pandas s | speed-up | aiops_lab peak MB "
+          "| streamed peak MB | pandas peak MB | max abs diff hours |")  # fmt: skip
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     notes = []
     for e in results:
-        a, p = e["contenders"].get("aiops_lab", {}), e["contenders"].get("pandas", {})
-        a_s, p_s = a.get("best_s"), p.get("best_s")
+        c = e["contenders"]
+        a, st, p = c.get("aiops_lab", {}), c.get("aiops_lab_stream", {}), c.get("pandas", {})
+        a_s, st_s, p_s = a.get("best_s"), st.get("best_s"), p.get("best_s")
         speed = p_s / a_s if a_s and p_s else None
-        d = e.get("diff")
-        diff = max(d["gpu_hours"], d["idle_gpu_hours"]) if d else None
+        diffs = [e[k] for k in ("diff", "diff_stream") if k in e]
+        diff = max((max(d["gpu_hours"], d["idle_gpu_hours"]) for d in diffs), default=None)
         if "skipped" in p:
             notes.append(f"{e['rows']:,} rows, pandas {p['skipped']}")
-        print(f"| {e['rows']:,} | {_fmt(a_s, '.2f')} | {_fmt(p_s, '.2f')} "
-              f"| {_fmt(speed, '.1f')}x | {_fmt(_peak_mb(a), '.0f')} | {_fmt(_peak_mb(p), '.0f')} "
-              f"| {_fmt(diff, '.1e')} |")  # fmt: skip
+        print(f"| {e['rows']:,} | {_fmt(a_s, '.2f')} | {_fmt(st_s, '.2f')} | {_fmt(p_s, '.2f')} "
+              f"| {_fmt(speed, '.1f')}x | {_fmt(_peak_mb(a), '.0f')} | {_fmt(_peak_mb(st), '.0f')} "
+              f"| {_fmt(_peak_mb(p), '.0f')} | {_fmt(diff, '.1e')} |")  # fmt: skip
     for n in notes:
         print(f"\n{n}")
     print()
     print("| rows | GPUs | Parquet MiB | polars frame MiB | read s polars | read s pandas "
-          "| aiops_lab CPU s | pandas CPU s | total GPU-hours | max abs diff cost USD |")  # fmt: skip
+          "| aiops_lab CPU s | streamed CPU s | pandas CPU s | max abs diff cost USD |")  # fmt: skip
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for e in results:
-        a, p = e["contenders"].get("aiops_lab", {}), e["contenders"].get("pandas", {})
+        c = e["contenders"]
+        a, st, p = c.get("aiops_lab", {}), c.get("aiops_lab_stream", {}), c.get("pandas", {})
         d = e.get("diff")
         cost = max(d["total_cost"], d["idle_cost"]) if d else None
-        hours = d["total_gpu_hours"] if d else None
         print(f"| {e['rows']:,} | {e['gpus']} | {e['file_bytes'] / 2**20:.0f} "
-              f"| {e['frame_bytes'] / 2**20:.0f} | {e['read_s']['polars']:.2f} "
-              f"| {e['read_s']['pandas']:.2f} | {_fmt(a.get('cpu_s'), '.2f')} "
-              f"| {_fmt(p.get('cpu_s'), '.2f')} | {_fmt(hours, ',.0f')} | {_fmt(cost, '.1e')} |")  # fmt: skip
+              f"| {e['frame_bytes'] / 2**20:.0f} | {_fmt(e['read_s'].get('polars'), '.2f')} "
+              f"| {_fmt(e['read_s'].get('pandas'), '.2f')} | {_fmt(a.get('cpu_s'), '.2f')} "
+              f"| {_fmt(st.get('cpu_s'), '.2f')} | {_fmt(p.get('cpu_s'), '.2f')} | {_fmt(cost, '.1e')} |")  # fmt: skip
 
 
 if __name__ == "__main__":

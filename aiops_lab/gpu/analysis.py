@@ -1,11 +1,16 @@
 """``review``: who used which GPUs how well, how many GPU-hours sat idle, what it cost.
 
 Data flows load (sources) -> per-sample time accounting on the array backend (kernels)
--> roll-ups per GPU, host, job, user -> a :class:`GpuReview` that only presents.
+-> runs (a GPU's consecutive samples with the same model, user, job and pod, with their
+sums) -> roll-ups per GPU, host, job, user and pod from the runs -> a :class:`GpuReview`
+that only presents. Large lazy or Parquet inputs are accounted in batches of whole GPUs,
+whose runs add up to the same roll-ups.
 """
 
 from __future__ import annotations
 
+import functools
+import operator
 import time
 from pathlib import Path
 from typing import Any
@@ -87,6 +92,23 @@ def _price_of(models: list[str], prices: pl.DataFrame) -> dict[str, float | None
     return out
 
 
+#: samples per streaming batch, by default
+BATCH_ROWS = 8_000_000
+#: the columns the review reads, in this order
+_GPU_KEY = ("host", "gpu", "mig_instance")
+_LABELS = ("model", "user", "job_id", "pod", "namespace")
+_VALUES = ("util_pct", "sm_active", "mem_used_mib", "mem_total_mib", "power_w")
+_COLUMNS = ("timestamp", *_GPU_KEY, *_VALUES, *_LABELS)
+_OPTIONAL = {
+    "pod": pl.Utf8, "namespace": pl.Utf8, "sm_active": pl.Float64, "mig_instance": pl.Utf8,
+    "job_id": pl.Utf8, "user": pl.Utf8, "model": pl.Utf8, "power_w": pl.Float64,
+}  # fmt: skip
+#: seed of the label hash that finds where a GPU's job, user or pod changes
+_SEED = 0x5EED_0F_6B0
+#: the streaming path keeps the samples for the charts as 10-minute cells
+_CELL_US = 600 * 1_000_000
+
+
 def review(
     telemetry: Any,
     jobs: Any = None,
@@ -99,6 +121,8 @@ def review(
     alert_idle_cost: float | None = None,
     backend: str | None = None,
     progress: bool = False,
+    streaming: bool | None = None,
+    batch_rows: int = BATCH_ROWS,
 ) -> GpuReview:
     """Account every GPU-hour in ``telemetry``: active or idle, by whom, at what cost.
 
@@ -109,8 +133,9 @@ def review(
     Parameters
     ----------
     telemetry : polars DataFrame / LazyFrame, or a path
-        Samples in the telemetry schema (see :mod:`aiops_lab.gpu.sources`); a path is
-        read with :func:`aiops_lab.gpu.read_telemetry`.
+        Samples in the telemetry schema (see :mod:`aiops_lab.gpu.sources`). A path is
+        read with :func:`aiops_lab.gpu.read_telemetry`; a Parquet file, a folder of
+        Parquet files or a glob of them (``"telemetry/*.parquet"``) is scanned lazily.
     jobs : polars DataFrame or path, optional
         Slurm jobs (:func:`aiops_lab.gpu.read_sacct`) for queue waits and allocated
         GPU-hours.
@@ -126,6 +151,20 @@ def review(
         Alert instead when the idle cost (USD) exceeds this.
     backend : {"auto", "numpy", "cupy"}, optional
         Array backend for the accounting kernels.
+    progress : bool
+        Show a progress bar (over the batches when streaming).
+    streaming : bool, optional
+        Process the telemetry in batches of whole GPUs, each collected with polars'
+        streaming engine, so that memory is bounded by ``batch_rows`` rather than by
+        the log. ``None`` (default) streams a lazy or Parquet input holding more than
+        ``batch_rows`` samples; a DataFrame is reviewed in memory unless ``True``.
+        Every GPU's samples are independent for the time accounting, so the result is
+        the same either way (up to floating-point summation order); only
+        :attr:`GpuReview.samples` is condensed to 10-minute cells when streaming.
+    batch_rows : int
+        About how many samples one batch holds (a GPU is never split). The default, 8M,
+        peaked at about 2.6 GB of memory over the process in the benchmark; each batch
+        reads the input again, filtered to its GPUs, so fewer, larger batches are faster.
 
     Returns
     -------
@@ -136,139 +175,364 @@ def review(
         raise ParameterError(
             "idle_threshold", "a utilization percentage between 0 and 100", idle_threshold
         )
+    if not isinstance(batch_rows, int) or isinstance(batch_rows, bool) or batch_rows < 1:
+        raise ParameterError("batch_rows", "a positive number of samples", batch_rows)
     xp, info = get_namespace(backend)
-    frame = _load(telemetry, start, end)
+    frame = _source(telemetry, start, end)
     jobs = _read_jobs(jobs)
     if jobs is not None:  # attribute samples to users through their Slurm job
-        owners = jobs.select("job_id", pl.col("user").alias("_job_user"))
+        owners = jobs.select("job_id", pl.col("user").alias("_job_user")).unique(
+            "job_id", keep="first", maintain_order=True
+        )
         frame = (
-            frame.join(owners, on="job_id", how="left")
+            frame.join(owners, on="job_id", how="left", maintain_order="left")
             .with_columns(pl.coalesce("user", "_job_user").alias("user"))
             .drop("_job_user")
         )
     price_table = load_prices(prices)
-    steps = progress_bar(range(3), desc="gpu review", enabled=progress)
-    next(steps, None)
-    # One group per GPU or MIG instance; rows sorted by (group, time). Only the columns
-    # the review uses are carried, strings as categoricals, so the sort moves integers.
-    labels = ("host", "model", "user", "job_id", "pod", "namespace", "mig_instance")
-    keyed = frame.select(
-        "timestamp", "gpu", "util_pct", "sm_active", "mem_used_mib", "mem_total_mib", "power_w",
-        *(pl.col(c).cast(pl.Categorical) for c in labels),
-    )  # fmt: skip
-    code = (
-        pl.col("host").to_physical().cast(pl.Int64) * (1 << 32)
-        + pl.col("gpu").cast(pl.Int64) * (1 << 16)
-        + pl.col("mig_instance").to_physical().cast(pl.Int64).fill_null((1 << 16) - 1)
+    account = _Accountant(xp, float(idle_threshold), price_table)
+    empty = (
+        "The telemetry has no samples" + (" in the requested period" if start or end else "") + "."
     )
-    keyed = keyed.with_columns((code.rank("dense") - 1).cast(pl.Int64).alias("_g")).sort(
-        ["_g", "timestamp"]
-    )
-    ident = keyed.group_by("_g").agg(pl.col("host", "gpu", "mig_instance").first()).sort("_g")
-    keys = ident.select(
-        pl.when(pl.col("mig_instance").is_null())
-        .then(pl.format("{}/{}", "host", "gpu"))
-        .otherwise(pl.format("{}/{}/mig{}", "host", "gpu", "mig_instance"))
-        .alias("_key")
-    )["_key"]
-    n_groups = keys.len()
-    group = from_numpy(keyed["_g"].to_numpy(), xp)
-    t_us = from_numpy(keyed["timestamp"].dt.epoch("us").to_numpy(), xp)
-    weight, median = K.sample_weights(xp, group, t_us, n_groups)
-    util = keyed["util_pct"].fill_null(float("nan")).to_numpy()
-    idle_np = ~(util >= idle_threshold)  # a sample without a reading counts as idle
-    idle_run = K.idle_runs(xp, group, from_numpy(idle_np, xp), weight, n_groups)
-    util_x = from_numpy(util, xp)
-    p50, p95 = K.segment_quantiles(xp, group, util_x, n_groups, (0.5, 0.95))
-    next(steps, None)
-    samples = keyed.with_columns(
-        pl.Series("_w", to_numpy(weight)),
-        pl.Series("_idle", idle_np),
-        pl.coalesce(pl.col("sm_active") * 100.0, pl.col("util_pct")).alias("_eff"),
-    )
-    samples = _with_price(samples, price_table)  # once: every roll-up reads it
-
-    per_gpu = _per_gpu(
-        samples,
-        to_numpy(median),
-        to_numpy(idle_run),
-        to_numpy(p50),
-        to_numpy(p95),
-        keys,
-        price_table,
-    )
-    by = {name: _rollup(samples, [name], price_table) for name in ("host", "job_id")}
-    # time no job holds is idle capacity too: it belongs to "(no job)", not to nobody
-    by["user"] = _rollup(
-        samples.with_columns(pl.col("user").cast(pl.Utf8).fill_null(NO_JOB)), ["user"], price_table
-    )
-    job_users = (
-        samples.filter(pl.col("job_id").is_not_null())
-        .group_by("job_id")
-        .agg(pl.col("user").drop_nulls().first())
-        .with_columns(pl.col("job_id", "user").cast(pl.Utf8))
-    )
-    by["job_id"] = by["job_id"].join(job_users, on="job_id", how="left")
-    by["pod"] = _rollup(
-        samples.filter(pl.col("pod").is_not_null()), ["namespace", "pod"], price_table
-    )
-    jobs_frame = _jobs(jobs, by["job_id"], price_table)
-    next(steps, None)
-    period = (frame["timestamp"].min(), frame["timestamp"].max())
-    return GpuReview(
-        samples=samples, per_gpu=per_gpu, per_host=by["host"], per_user=by["user"], per_pod=by["pod"],
-        per_job=jobs_frame, params={"idle_threshold": idle_threshold, "alert_idle_share": alert_idle_share, "alert_idle_cost": alert_idle_cost,
-                "backend": info.name, "start": period[0], "end": period[1]},
-        period=period, backend=info, elapsed_s=time.perf_counter() - started,
-    )  # fmt: skip
+    if isinstance(frame, pl.LazyFrame) and streaming is not False:
+        sizes = (
+            frame.group_by("host", "gpu")
+            .agg(pl.len().alias("n"))
+            .collect(engine="streaming")
+            .sort("host", "gpu", nulls_last=True)
+        )
+        if sizes.height == 0 or int(sizes["n"].sum()) == 0:
+            raise EmptyInputError(empty)
+        if streaming or int(sizes["n"].sum()) > batch_rows:
+            batches = _plan_batches(sizes, batch_rows)
+            for batch in progress_bar(batches, desc="gpu review", enabled=progress):
+                account.add(
+                    frame.filter(_batch_filter(batch)).collect(engine="streaming"), condense=True
+                )
+        else:
+            account.add(frame.collect(engine="streaming"), condense=False)
+    else:
+        if isinstance(frame, pl.LazyFrame):
+            frame = frame.collect(engine="streaming")
+        if frame.height == 0:
+            raise EmptyInputError(empty)
+        if streaming:  # the same batches as a lazy input, from memory
+            sizes = (
+                frame.group_by("host", "gpu")
+                .agg(pl.len().alias("n"))
+                .sort("host", "gpu", nulls_last=True)
+            )
+            for batch in progress_bar(
+                _plan_batches(sizes, batch_rows), desc="gpu review", enabled=progress
+            ):
+                account.add(frame.filter(_batch_filter(batch)), condense=True)
+        else:
+            account.add(frame, condense=False)
+    return account.result(jobs, started, info, {"idle_threshold": idle_threshold, "alert_idle_share": alert_idle_share, "alert_idle_cost": alert_idle_cost})  # fmt: skip
 
 
-def _load(telemetry: Any, start: Any, end: Any) -> pl.DataFrame:
+def _source(telemetry: Any, start: Any, end: Any) -> pl.DataFrame | pl.LazyFrame:
+    """The review's columns of ``telemetry`` in the period, eager or lazy as given."""
     if isinstance(telemetry, (str, Path)):
-        from aiops_lab.datasets import resolve_path
-        from aiops_lab.gpu.sources import read_telemetry
-
-        telemetry = read_telemetry(resolve_path(telemetry))
-    if isinstance(telemetry, pl.LazyFrame):
-        telemetry = telemetry.collect()
-    if not isinstance(telemetry, pl.DataFrame):
+        telemetry = _open(telemetry)
+    if not isinstance(telemetry, (pl.DataFrame, pl.LazyFrame)):
         raise ParameterError(
             "telemetry",
             "a polars DataFrame/LazyFrame in the telemetry schema, or a path",
             type(telemetry).__name__,
         )
+    columns = telemetry.collect_schema().names()
     for col in _REQUIRED:
-        if col not in telemetry.columns:
+        if col not in columns:
             raise ColumnNotFoundError(
                 col,
                 "the telemetry",
-                telemetry.columns,
+                columns,
                 "The review needs " + ", ".join(_REQUIRED) + " (aiops_lab.gpu.TELEMETRY_SCHEMA); "
                 "the readers (read_telemetry, read_nvidia_smi, read_dcgm) produce them.",
             )
-    for col, dtype in (
-        ("pod", pl.Utf8),
-        ("namespace", pl.Utf8),
-        ("sm_active", pl.Float64),
-        ("mig_instance", pl.Utf8),
-        ("job_id", pl.Utf8),
-        ("user", pl.Utf8),
-        ("model", pl.Utf8),
-        ("power_w", pl.Float64),
-    ):
-        if col not in telemetry.columns:
-            telemetry = telemetry.with_columns(pl.lit(None, dtype=dtype).alias(col))
+    telemetry = telemetry.with_columns(
+        pl.lit(None, dtype=t).alias(c) for c, t in _OPTIONAL.items() if c not in columns
+    )
     if start is not None:
         telemetry = telemetry.filter(pl.col("timestamp") >= _as_time(start, "start"))
     if end is not None:
         telemetry = telemetry.filter(pl.col("timestamp") < _as_time(end, "end"))
-    if telemetry.height == 0:
-        raise EmptyInputError(
-            "The telemetry has no samples"
-            + (" in the requested period" if start or end else "")
-            + "."
+    return telemetry.select(
+        *(pl.col(c) for c in _COLUMNS if c not in ("gpu", *_LABELS)),
+        pl.col("gpu").cast(pl.Int32),
+        *(pl.col(c).cast(pl.Utf8) for c in _LABELS),
+    ).select(_COLUMNS)
+
+
+def _open(path: str | Path) -> pl.DataFrame | pl.LazyFrame:
+    """A path: Parquet (file, folder or glob) stays lazy; a text log is read now."""
+    from aiops_lab.datasets import resolve_path
+    from aiops_lab.gpu.sources import read_telemetry
+
+    text = str(path)
+    if any(ch in text for ch in "*?[") and not Path(text).expanduser().exists():
+        return read_telemetry(text, lazy=True)
+    p = resolve_path(path)
+    if p.is_dir() or p.suffix.lower() in (".parquet", ".pq"):
+        return read_telemetry(p, lazy=True)
+    return read_telemetry(p)
+
+
+def _plan_batches(sizes: pl.DataFrame, batch_rows: int) -> list[list[tuple[Any, int]]]:
+    """Consecutive GPUs (in host, GPU order) of about ``batch_rows`` samples each."""
+    batches: list[list[tuple[Any, int]]] = []
+    current: list[tuple[Any, int]] = []
+    rows = 0
+    for host, gpu, n in sizes.iter_rows():
+        if current and rows + n > batch_rows:
+            batches.append(current)
+            current, rows = [], 0
+        current.append((host, gpu))
+        rows += n
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _batch_filter(batch: list[tuple[Any, int]]) -> pl.Expr:
+    """Rows of the batch's GPUs, as plain comparisons the Parquet reader can push down."""
+    by_host: dict[Any, list[int]] = {}
+    for host, gpu in batch:
+        by_host.setdefault(host, []).append(gpu)
+    terms = []
+    for host, gpus in by_host.items():
+        on_host = pl.col("host").is_null() if host is None else pl.col("host") == host
+        known = [g for g in gpus if g is not None]
+        gpu = pl.col("gpu").is_in(known)
+        if len(known) < len(gpus):
+            gpu = gpu | pl.col("gpu").is_null()
+        terms.append(on_host & gpu)
+    return functools.reduce(operator.or_, terms)
+
+
+class _Accountant:
+    """Time accounting of one batch of whole GPUs at a time, merged exactly at the end.
+
+    Every batch leaves *runs*: stretches of one GPU's consecutive samples with the same
+    model, user, job, pod and namespace, with the sums the roll-ups need (weights,
+    weighted utilization, SM activity sums and counts, peaks). Every table of the
+    review is an aggregation of the runs of all batches, so summing them is exact.
+    """
+
+    def __init__(self, xp: Any, idle_threshold: float, prices: pl.DataFrame) -> None:
+        self.xp, self.threshold, self.prices = xp, idle_threshold, prices
+        self.runs: list[pl.DataFrame] = []
+        self.gpus: list[pl.DataFrame] = []
+        self.samples: list[Any] = []
+        self.period: list[tuple[Any, Any]] = []
+        self.n_gpus = self.n_physical = 0
+
+    def add(self, frame: pl.DataFrame, *, condense: bool) -> None:
+        frame = frame.filter(pl.col("timestamp").is_not_null())
+        if frame.height == 0:
+            return
+        xp = self.xp
+        keys, order, group = _group_rows(frame)
+        n_groups = keys.height
+        g_off, p_off = self.n_gpus, self.n_physical
+        self.n_gpus += n_groups
+        self.n_physical += int(keys["_pg"].max()) + 1  # type: ignore[arg-type]
+        t_us = frame["timestamp"].dt.epoch("us").to_numpy()[order]
+        bounds = np.flatnonzero(np.diff(group)) + 1
+        starts = np.concatenate([[0], bounds])
+        if np.any((np.diff(t_us) < 0) & (np.diff(group) == 0)):  # not in time order per GPU
+            resort = np.lexsort((t_us, group))
+            order, t_us = order[resort], t_us[resort]
+        g_x = from_numpy(group, xp)
+        weight_x, median = K.sample_weights(xp, g_x, from_numpy(t_us, xp), n_groups)
+        weight = to_numpy(weight_x)
+        util = _floats(frame["util_pct"], order)
+        idle = ~(util >= self.threshold)  # a sample without a reading counts as idle
+        idle_run = K.idle_runs(xp, g_x, from_numpy(idle, xp), weight_x, n_groups)
+        p50, p95 = K.grouped_quantiles(xp, g_x, from_numpy(util, xp), n_groups, (0.5, 0.95))
+
+        # runs: a new one wherever the GPU or any label changes. Labels are compared
+        # through a 64-bit hash of all of them (no string moves), in the sorted order.
+        change = np.zeros(order.shape[0], dtype=bool)
+        change[starts] = True
+        present = [c for c in _LABELS if frame[c].null_count() < frame.height]
+        if present:
+            digest = frame.select(pl.struct(present).hash(_SEED)).to_series().to_numpy()[order]
+            change[1:] |= digest[1:] != digest[:-1]
+        r_starts = np.flatnonzero(change)
+        sm = _floats(frame["sm_active"], order)
+        eff = np.where(np.isnan(sm), util, sm * 100.0)
+        power = _floats(frame["power_w"], order)
+        w_idle = np.where(idle, weight, 0.0)
+
+        def total(values: np.ndarray) -> np.ndarray:
+            return np.add.reduceat(values, r_starts)
+
+        def peak(values: np.ndarray) -> np.ndarray:
+            return np.fmax.reduceat(values, r_starts)
+
+        run_group = group[r_starts]
+        runs = frame.select(_LABELS)[order[r_starts]].with_columns(
+            keys["host"].gather(run_group),
+            pl.Series("_g", run_group + g_off),
+            pl.Series("_pg", keys["_pg"].to_numpy()[run_group] + p_off),
+            pl.Series("_w", total(weight)),
+            pl.Series("_w_active", total(np.where(idle, 0.0, weight))),
+            pl.Series("_w_idle", total(w_idle)),
+            pl.Series("_util_w", total(np.where(np.isnan(util), 0.0, util * weight))),
+            pl.Series("_eff_w", total(np.where(np.isnan(eff), 0.0, eff * weight))),
+            pl.Series("_sm_sum", total(np.nan_to_num(sm))),
+            pl.Series("_sm_n", total((~np.isnan(sm)).astype(np.int64))),
+            pl.Series("_power_sum", total(np.nan_to_num(power))),
+            pl.Series("_power_n", total((~np.isnan(power)).astype(np.int64))),
+            pl.Series("_mem_peak", peak(_floats(frame["mem_used_mib"], order))).fill_nan(None),
+            pl.Series("_mem_total", peak(_floats(frame["mem_total_mib"], order))).fill_nan(None),
         )
-    return telemetry
+        self.runs.append(runs)
+        self.gpus.append(
+            keys.drop("_pg").with_columns(
+                pl.Series("_g", np.arange(n_groups, dtype=np.int64) + g_off),
+                pl.Series("median_interval_s", to_numpy(median)),
+                pl.Series("longest_idle_h", to_numpy(idle_run) / 3600.0),
+                pl.Series("p50_util_pct", to_numpy(p50)),
+                pl.Series("p95_util_pct", to_numpy(p95)),
+            )
+        )
+        stamps = frame["timestamp"]
+        self.period.append((stamps.min(), stamps.max()))
+        sorted_keys = keys.select(_GPU_KEY)
+        if condense:
+            self.samples.append(_cells(sorted_keys, group, t_us, util, weight))
+        else:
+            self.samples.append((frame, order, group, sorted_keys, weight, idle))
+
+    def result(self, jobs: Any, started: float, info: Any, params: dict[str, Any]) -> GpuReview:
+        if not self.runs:
+            raise EmptyInputError("The telemetry has no samples with a timestamp.")
+        runs = pl.concat(self.runs, how="vertical_relaxed")
+        mapping = _price_of(runs["model"].drop_nulls().unique().to_list(), self.prices)
+        runs = runs.with_columns(
+            pl.col("model")
+            .replace_strict(mapping, default=None, return_dtype=pl.Float64)
+            .fill_null(0.0)
+            .alias("_price")
+        )
+        gpus = pl.concat(self.gpus, how="vertical_relaxed")
+        per_gpu = _per_gpu(runs, gpus)
+        by = {name: _rollup(runs, [name]) for name in ("host", "job_id")}
+        # time no job holds is idle capacity too: it belongs to "(no job)", not to nobody
+        by["user"] = _rollup(runs.with_columns(pl.col("user").fill_null(NO_JOB)), ["user"])
+        job_users = (
+            runs.filter(pl.col("job_id").is_not_null())
+            .group_by("job_id", maintain_order=True)
+            .agg(pl.col("user").drop_nulls().first())
+        )
+        by["job_id"] = by["job_id"].join(job_users, on="job_id", how="left", maintain_order="left")
+        by["pod"] = _rollup(runs.filter(pl.col("pod").is_not_null()), ["namespace", "pod"])
+        jobs_frame = _jobs(jobs, by["job_id"], self.prices)
+        period = (min(p[0] for p in self.period), max(p[1] for p in self.period))
+        params = {**params, "backend": info.name, "start": period[0], "end": period[1]}
+        if isinstance(self.samples[0], pl.DataFrame):
+            samples: Any = pl.concat(self.samples, how="vertical_relaxed")
+        else:
+            samples = functools.partial(_samples, *self.samples[0])
+        return GpuReview(
+            samples=samples, per_gpu=per_gpu, per_host=by["host"], per_user=by["user"], per_pod=by["pod"],
+            per_job=jobs_frame, params=params, period=period, backend=info,
+            elapsed_s=time.perf_counter() - started,
+        )  # fmt: skip
+
+
+def _floats(series: pl.Series, order: np.ndarray) -> np.ndarray:
+    """A numeric column in row ``order`` as float64, nulls as NaN."""
+    if series.dtype != pl.Float64:
+        series = series.cast(pl.Float64)
+    if series.null_count():
+        series = series.fill_null(float("nan"))
+    return np.take(series.to_numpy(), order)
+
+
+def _group_rows(frame: pl.DataFrame) -> tuple[pl.DataFrame, np.ndarray, np.ndarray]:
+    """The GPUs (MIG instances) in (host, GPU, instance) order, and the rows of each.
+
+    Returns the GPU table (with ``_pg``, a dense id of the physical GPU), the row order
+    that lists every GPU's rows together (in input order within a GPU), and each
+    ordered row's GPU code.
+    """
+    found = (
+        frame.select(_GPU_KEY)
+        .with_row_index("_i")
+        .group_by(_GPU_KEY)
+        .agg(pl.col("_i"))
+        .sort(_GPU_KEY, nulls_last=True)
+    )
+    order = found["_i"].explode().to_numpy().astype(np.int64, copy=False)
+    sizes = found["_i"].list.len().to_numpy()
+    group = np.repeat(np.arange(found.height, dtype=np.int64), sizes)
+    keys = found.drop("_i").with_columns(
+        (pl.struct("host", "gpu").rle_id()).cast(pl.Int64).alias("_pg")
+    )
+    return keys, order, group
+
+
+def _cells(
+    keys: pl.DataFrame, group: np.ndarray, t_us: np.ndarray, util: np.ndarray, weight: np.ndarray
+) -> pl.DataFrame:
+    """Samples condensed to (GPU, 10-minute cell, 10 % utilization band) for the charts.
+
+    ``util_pct`` is the cell's weighted utilization (readings only), ``_w`` its
+    seconds: the heat map and the distribution come out as from every sample.
+    """
+    has = ~np.isnan(util)
+    band = np.clip(np.floor(np.where(has, util, 0.0) / 10.0) * 10.0, 0.0, 90.0)
+    cells = (
+        pl.DataFrame(
+            {
+                "_gi": group,
+                "_cell": t_us // _CELL_US * _CELL_US,
+                "_band": band,
+                "_num": np.where(has, util * weight, 0.0),
+                "_w": weight,
+            }
+        )
+        .group_by("_gi", "_cell", "_band")
+        .agg(pl.col("_num").sum(), pl.col("_w").sum())
+        .sort("_gi", "_cell", "_band")
+    )
+    ident = keys.with_row_index("_gi").with_columns(pl.col("_gi").cast(pl.Int64))
+    return cells.join(ident, on="_gi", how="left").select(
+        pl.col("_cell").cast(pl.Datetime("us", "UTC")).alias("timestamp"),
+        *_GPU_KEY,
+        # a weighted mean of readings in one band lies in it: keep rounding from moving it
+        pl.when(pl.col("_w") > 0)
+        .then(
+            (pl.col("_num") / pl.col("_w")).clip(
+                pl.col("_band"),
+                pl.when(pl.col("_band") < 90.0)
+                .then(pl.col("_band") + 10.0 - 1e-9)
+                .otherwise(100.0),
+            )
+        )
+        .alias("util_pct"),
+        "_w",
+    )
+
+
+def _samples(
+    frame: pl.DataFrame,
+    order: np.ndarray,
+    group: np.ndarray,
+    keys: pl.DataFrame,
+    weight: np.ndarray,
+    idle: np.ndarray,
+) -> pl.DataFrame:
+    """Every sample in (GPU, time) order with its seconds (``_w``) and idle flag."""
+    rows = frame.drop(*_GPU_KEY)[order]
+    ident = keys[group]
+    return pl.concat([ident, rows], how="horizontal").with_columns(
+        pl.Series("_w", weight), pl.Series("_idle", idle)
+    )
 
 
 def _as_time(value: Any, name: str) -> Any:
@@ -286,72 +550,51 @@ def _hours(expr: pl.Expr) -> pl.Expr:
     return expr.sum() / 3600.0
 
 
-def _rollup(samples: pl.DataFrame, by: list[str], prices: pl.DataFrame) -> pl.DataFrame:
-    """GPU-hours, idle hours, utilization and cost per value of ``by``."""
-    out = (
-        samples.filter(pl.col(by[0]).is_not_null())
+def _rollup(runs: pl.DataFrame, by: list[str]) -> pl.DataFrame:
+    """GPU-hours, idle hours, utilization and cost per value of ``by``, from the runs."""
+    w = pl.col("_w").sum()
+    return (
+        runs.filter(*(pl.col(c).is_not_null() for c in by))
         .group_by(by)
         .agg(
             _hours(pl.col("_w")).alias("gpu_hours"),
-            _hours(pl.col("_w").filter(~pl.col("_idle"))).alias("active_gpu_hours"),
-            _hours(pl.col("_w").filter(pl.col("_idle"))).alias("idle_gpu_hours"),
-            ((pl.col("util_pct") * pl.col("_w")).sum() / pl.col("_w").sum()).alias("mean_util_pct"),
-            ((pl.col("_eff") * pl.col("_w")).sum() / pl.col("_w").sum()).alias("efficiency_pct"),
-            pl.col("sm_active").mean().alias("mean_sm_active"),
-            pl.col("mem_used_mib").max().alias("peak_mem_mib"),
-            pl.struct("host", "gpu").n_unique().alias("n_gpus"),
-            (pl.col("_w") * pl.col("_price") / 3600.0).sum().alias("total_cost"),
-            (pl.col("_w") * pl.col("_price") / 3600.0)
-            .filter(pl.col("_idle"))
-            .sum()
-            .alias("idle_cost"),
+            _hours(pl.col("_w_active")).alias("active_gpu_hours"),
+            _hours(pl.col("_w_idle")).alias("idle_gpu_hours"),
+            (pl.col("_util_w").sum() / w).alias("mean_util_pct"),
+            (pl.col("_eff_w").sum() / w).alias("efficiency_pct"),
+            pl.when(pl.col("_sm_n").sum() > 0)
+            .then(pl.col("_sm_sum").sum() / pl.col("_sm_n").sum())
+            .alias("mean_sm_active"),
+            pl.col("_mem_peak").max().alias("peak_mem_mib"),
+            pl.col("_pg").n_unique().alias("n_gpus"),
+            (pl.col("_w") * pl.col("_price")).sum().truediv(3600.0).alias("total_cost"),
+            (pl.col("_w_idle") * pl.col("_price")).sum().truediv(3600.0).alias("idle_cost"),
         )
         .with_columns((pl.col("idle_gpu_hours") / pl.col("gpu_hours")).alias("idle_share"))
         .with_columns(pl.col(c).cast(pl.Utf8) for c in by if c != "_g")
-        .sort("idle_cost", descending=True)
-    )
-    return out
-
-
-def _with_price(samples: pl.DataFrame, prices: pl.DataFrame) -> pl.DataFrame:
-    models = samples["model"].drop_nulls().unique().to_list()
-    mapping = _price_of(models, prices)
-    return samples.with_columns(
-        pl.col("model")
-        .cast(pl.Utf8)
-        .replace_strict(mapping, default=None, return_dtype=pl.Float64)
-        .fill_null(0.0)
-        .alias("_price")
+        .sort(["idle_cost", *by], descending=[True, *(False for _ in by)], nulls_last=True)
     )
 
 
-def _per_gpu(
-    samples: pl.DataFrame,
-    median: np.ndarray,
-    idle_run: np.ndarray,
-    p50: np.ndarray,
-    p95: np.ndarray,
-    keys: pl.Series,
-    prices: pl.DataFrame,
-) -> pl.DataFrame:
-    base = _rollup(samples, ["_g"], prices)
-    extra = pl.DataFrame(
-        {
-            "_g": np.arange(keys.len(), dtype=np.int64),
-            "gpu_key": keys.to_list(),
-            "median_interval_s": median,
-            "longest_idle_h": idle_run / 3600.0,
-            "p50_util_pct": p50,
-            "p95_util_pct": p95,
-        }
-    )
-    ident = samples.group_by("_g").agg(
-        pl.col("host").first(), pl.col("gpu").first(), pl.col("model").first(), pl.col("mig_instance").first(),
-        pl.col("mem_total_mib").max(), pl.col("power_w").mean().alias("mean_power_w"),
-        pl.col("sm_active").is_not_null().any().alias("_has_sm"),
+def _per_gpu(runs: pl.DataFrame, gpus: pl.DataFrame) -> pl.DataFrame:
+    base = _rollup(runs, ["_g"]).drop("n_gpus")
+    ident = runs.group_by("_g", maintain_order=True).agg(
+        pl.col("model").first(), pl.col("_mem_total").max().alias("mem_total_mib"),
+        pl.when(pl.col("_power_n").sum() > 0)
+        .then(pl.col("_power_sum").sum() / pl.col("_power_n").sum())
+        .alias("mean_power_w"),
+        (pl.col("_sm_n").sum() > 0).alias("_has_sm"),
     )  # fmt: skip
-    ident = ident.with_columns(pl.col("host", "model", "mig_instance").cast(pl.Utf8))
-    frame = ident.join(base.drop("n_gpus"), on="_g").join(extra, on="_g").sort("_g")
+    keys = gpus.select(
+        "_g",
+        pl.when(pl.col("mig_instance").is_null())
+        .then(pl.format("{}/{}", "host", "gpu"))
+        .otherwise(pl.format("{}/{}/mig{}", "host", "gpu", "mig_instance"))
+        .alias("gpu_key"),
+        "host", "gpu", "mig_instance",
+        "median_interval_s", "longest_idle_h", "p50_util_pct", "p95_util_pct",
+    )  # fmt: skip
+    frame = keys.join(ident, on="_g").join(base, on="_g").sort("_g")
     out = frame.with_columns(
         pl.when(pl.col("_has_sm"))
         .then(pl.lit("sm_active"))
@@ -361,8 +604,12 @@ def _per_gpu(
         .fill_null(False)
         .alias("busy_but_idle"),
         (pl.col("peak_mem_mib") / pl.col("mem_total_mib")).alias("peak_mem_share"),
-    ).drop("_g", "_has_sm")
-    return out.select("gpu_key", *[c for c in out.columns if c != "gpu_key"])
+    )
+    return out.select(
+        "gpu_key", "host", "gpu", "model", "mig_instance", "mem_total_mib", "mean_power_w",
+        *base.columns[1:], "median_interval_s", "longest_idle_h", "p50_util_pct", "p95_util_pct",
+        "efficiency_source", "busy_but_idle", "peak_mem_share",
+    )  # fmt: skip
 
 
 def _read_jobs(jobs: Any) -> pl.DataFrame | None:

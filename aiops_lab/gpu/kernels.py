@@ -12,6 +12,7 @@ from typing import Any
 
 __all__ = [
     "group_bounds",
+    "grouped_quantiles",
     "idle_runs",
     "sample_weights",
     "segment_quantile",
@@ -80,6 +81,8 @@ def segment_quantiles(
     return out
 
 
+#: up to this many groups, per-group kernels sort each group's slice on its own
+_LOOP_GROUPS = 4096
 #: intervals are packed with their group into one int64 sort key: group * 2**40 + interval
 _SHIFT = 1 << 40
 
@@ -87,9 +90,21 @@ _SHIFT = 1 << 40
 def _median_interval(xp: Any, group: Any, dt_us: Any, valid: Any, n_groups: int) -> Any:
     """Median of the valid intervals (microseconds) per group, in seconds; 0 for none.
 
-    Rows are grouped already, so one unstable sort of ``group * 2**40 + interval``
-    orders every group's intervals (intervals are clipped below 2**40 us, 12.7 days).
+    Rows are grouped already: with few groups each group's slice is sorted on its own;
+    otherwise one unstable sort of ``group * 2**40 + interval`` orders every group's
+    intervals (intervals are clipped below 2**40 us, 12.7 days). ``valid`` must be the
+    rows followed by a sample of the same group (every row but each group's last).
     """
+    if n_groups <= _LOOP_GROUPS:  # few GPUs: sort each GPU's intervals on its own
+        starts, ends = group_bounds(xp, group, n_groups)
+        out = [0.0] * n_groups
+        for g, (lo_row, hi_row) in enumerate(zip(_ints(starts), _ints(ends), strict=True)):
+            count = hi_row - lo_row - 1  # a GPU's last sample has no interval
+            if count <= 0:
+                continue
+            part = xp.sort(dt_us[lo_row : hi_row - 1])
+            out[g] = (float(part[(count - 1) // 2]) + float(part[count // 2])) / 2e6
+        return xp.asarray(out, dtype=xp.float64)
     if n_groups >= 1 << 23:
         msg = f"{n_groups} GPUs exceed the 8 million the interval sort key can hold"
         raise ValueError(msg)
@@ -164,3 +179,36 @@ def idle_runs(xp: Any, group: Any, idle: Any, weight: Any, n_groups: int) -> Any
     has = g_ends > g_starts
     picked = xp.take(d_sorted, xp.clip(g_ends - 1, 0, max(int(d_sorted.shape[0]) - 1, 0)))
     return xp.where(has, picked, xp.zeros_like(picked))
+
+
+def grouped_quantiles(
+    xp: Any, group: Any, values: Any, n_groups: int, qs: tuple[float, ...]
+) -> list[Any]:
+    """:func:`segment_quantiles` for rows already sorted by ``group``.
+
+    Each group's contiguous slice is sorted on its own (values only, no index sort);
+    with very many groups this falls back to :func:`segment_quantiles`. Same results.
+    """
+    if n_groups > _LOOP_GROUPS:
+        return segment_quantiles(xp, group, values, n_groups, qs)
+    starts, ends = group_bounds(xp, group, n_groups)
+    out = [[float("nan")] * n_groups for _ in qs]
+    for g, (lo_row, hi_row) in enumerate(zip(_ints(starts), _ints(ends), strict=True)):
+        part = values[lo_row:hi_row]
+        part = xp.sort(part[xp.isfinite(part)])
+        last = int(part.shape[0]) - 1
+        if last < 0:
+            continue
+        for k, q in enumerate(qs):
+            virtual = last * q
+            lo = int(virtual // 1)
+            gamma = virtual - lo
+            a = float(part[lo])
+            b = float(part[min(lo + 1, last)])
+            diff = b - a
+            out[k][g] = b - diff * (1.0 - gamma) if gamma >= 0.5 else a + diff * gamma
+    return [xp.asarray(row, dtype=values.dtype) for row in out]
+
+
+def _ints(array: Any) -> list[int]:
+    return [int(v) for v in array]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -32,20 +33,30 @@ class GpuReview(Result):
         to the user "(no job)". ``per_gpu.efficiency_source`` says whether the
         efficiency used SM activity (``sm_active``) or utilization (``util_pct``).
     samples : polars.DataFrame
-        The telemetry with each sample's accounted seconds (``_w``) and idle flag.
+        The telemetry in (GPU, time) order with each sample's accounted seconds (``_w``)
+        and idle flag (``_idle``), built on first use. A streamed review keeps instead
+        one row per GPU, 10-minute cell and 10 % utilization band (``timestamp`` the
+        cell's start, ``util_pct`` its time-weighted utilization, ``_w`` its seconds),
+        which is what the charts need.
     """
 
     analysis = "gpu"
     default_chart = "waste"
 
-    def __init__(self, *, samples: pl.DataFrame, per_gpu: pl.DataFrame, per_host: pl.DataFrame,
+    def __init__(self, *, samples: pl.DataFrame | Callable[[], pl.DataFrame], per_gpu: pl.DataFrame, per_host: pl.DataFrame,
                  per_user: pl.DataFrame, per_job: pl.DataFrame, per_pod: pl.DataFrame, params: dict[str, Any],
                  period: tuple[Any, Any], backend: BackendInfo, elapsed_s: float) -> None:  # fmt: skip
-        self.samples, self.per_gpu, self.per_host = samples, per_gpu, per_host
+        self._samples, self.per_gpu, self.per_host = samples, per_gpu, per_host
         self.per_user, self.per_job, self.per_pod = per_user, per_job, per_pod
         self._params, self.period, self.backend, self.elapsed_s = params, period, backend, elapsed_s
         self._recommendations = self._recommend()
         self._summary = self._make_summary()
+
+    @property
+    def samples(self) -> pl.DataFrame:
+        if not isinstance(self._samples, pl.DataFrame):
+            self._samples = self._samples()
+        return self._samples
 
     @property
     def table(self) -> pl.DataFrame:
@@ -103,7 +114,10 @@ class GpuReview(Result):
     def tables(self) -> dict[str, pl.DataFrame]:
         out = {"table": self.table, "per_host": self.per_host, "per_user": self.per_user,
                "per_job": self.per_job, "per_pod": self.per_pod, "recommendations": self._recommendations}  # fmt: skip
-        for name, frame in (("per_partition", self.per_partition), ("waste_by_user", self.waste_by_user)):
+        for name, frame in (
+            ("per_partition", self.per_partition),
+            ("waste_by_user", self.waste_by_user),
+        ):
             if frame is not None:
                 out[name] = frame
         return out

@@ -69,6 +69,8 @@ nodes           String            NodeList, when the dump has it
 
 from __future__ import annotations
 
+import glob
+import os
 import re
 from datetime import datetime, timezone
 from pathlib import Path
@@ -298,9 +300,11 @@ def _sniff(path: Path, where: str) -> str:
     raise InputError(msg)
 
 
-def _table(path: Path, where: str, *, lazy: bool) -> pl.LazyFrame:
-    """A Parquet file, a folder of them, or a CSV, already in ``TELEMETRY_SCHEMA``."""
-    if path.is_dir():
+def _table(path: Path | list[Path], where: str, *, lazy: bool) -> pl.LazyFrame:
+    """A Parquet file, a folder or list of them, or a CSV, already in ``TELEMETRY_SCHEMA``."""
+    if isinstance(path, list):
+        frame, row = pl.scan_parquet(path).with_row_index("_line", offset=1), "row"
+    elif path.is_dir():
         files = sorted(path.rglob("*.parquet"))
         if not files:
             msg = f"The {where} holds no .parquet files."
@@ -369,7 +373,8 @@ def read_telemetry(
     path
         An nvidia-smi CSV log, a dcgm-exporter scrape file, a Parquet or CSV file already
         in ``TELEMETRY_SCHEMA`` (say, saved from an earlier read), or a folder of such
-        Parquet files (scanned with ``polars.scan_parquet``).
+        Parquet files or a glob of them (``"logs/*.parquet"``), scanned with
+        ``polars.scan_parquet``.
     kind
         ``"auto"`` (sniff the first lines: Prometheus comments or samples -> ``"dcgm"``;
         a header with timestamp, host, gpu and source -> ``"table"``; nvidia-smi header
@@ -388,6 +393,14 @@ def read_telemetry(
     """
     if kind not in _KINDS:
         raise ParameterError("kind", f"one of {', '.join(_KINDS)}", kind)
+    text = os.fspath(path)
+    if any(ch in text for ch in "*?[") and not Path(text).expanduser().exists():
+        files = sorted(Path(f) for f in glob.glob(os.path.expanduser(text), recursive=True))
+        if not files or any(f.suffix.lower() not in (".parquet", ".pq") for f in files):
+            msg = f"The telemetry glob {text!r} matches {len(files)} files; it must match Parquet files only."
+            raise InputError(msg)
+        plan = _table(files, f"telemetry tables {text!r}", lazy=lazy)
+        return plan if lazy else plan.collect()
     p = _existing(path, "telemetry input", folder=True)
     where = f"telemetry input {str(p)!r}"
     if kind == "auto":

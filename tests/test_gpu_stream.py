@@ -1,0 +1,186 @@
+"""Streaming review: batches of whole GPUs, merged, equal the in-memory review."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import polars as pl
+import pytest
+
+from aiops_lab.gpu import kernels as K
+from aiops_lab.gpu.analysis import review
+from aiops_lab.gpu.sources import TELEMETRY_SCHEMA
+
+PRICES = {"A100": 3.0, "H100": 5.0}
+
+
+def _fleet(seed: int = 7) -> pl.DataFrame:
+    """Six GPUs on three hosts (one split into MIG instances), shuffled, with gaps and pods."""
+    rng = np.random.default_rng(seed)
+    t0 = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    rows = []
+    gpus = [("n1", 0, None), ("n1", 1, None), ("n2", 0, "1"), ("n2", 0, "2"), ("n3", 3, None), ("n3", 5, None)]  # fmt: skip
+    for k, (host, gpu, mig) in enumerate(gpus):
+        step = [10, 30, 60, 60, 15, 20][k]
+        t = 0.0
+        for i in range(120 + 7 * k):
+            t += step * (20 if rng.random() < 0.03 else rng.uniform(0.9, 1.1))
+            job = f"j{k}{i // 40}" if (i // 40) % 2 == 0 else None
+            rows.append(
+                {
+                    "timestamp": t0 + timedelta(seconds=round(t, 3)), "host": host, "gpu": gpu,
+                    "mig_instance": mig, "model": "NVIDIA H100 80GB HBM3" if host == "n3" else "NVIDIA A100-SXM4-80GB",
+                    "util_pct": None if rng.random() < 0.02 else float(rng.integers(0, 101)) if job else 1.0,
+                    "sm_active": None if host == "n1" else float(rng.uniform(0, 1)),
+                    "mem_used_mib": float(rng.uniform(0, 80_000)), "mem_total_mib": 81_920.0,
+                    "power_w": None if rng.random() < 0.1 else float(rng.uniform(60, 700)),
+                    "job_id": job, "user": None if job is None else f"u{k % 3}",
+                    "pod": f"p{k}" if host == "n2" else None, "namespace": "ml" if host == "n2" else None,
+                }
+            )  # fmt: skip
+    frame = pl.DataFrame(rows, schema_overrides={c: TELEMETRY_SCHEMA[c] for c in rows[0]})
+    return frame.sample(fraction=1.0, shuffle=True, seed=seed)  # no order to rely on
+
+
+def _assert_same(a, b) -> None:
+    for name in ("per_gpu", "per_host", "per_user", "per_job", "per_pod", "recommendations"):
+        x, y = getattr(a, name), getattr(b, name)
+        assert x.columns == y.columns, name
+        assert x.height == y.height, name
+        for col in x.columns:
+            if x.schema[col] == pl.Float64:
+                assert np.allclose(
+                    x[col].to_numpy(), y[col].to_numpy(), rtol=1e-12, atol=1e-9, equal_nan=True
+                ), (name, col)
+            else:
+                assert x[col].to_list() == y[col].to_list(), (name, col)
+    for key, value in a.summary.items():
+        if key == "elapsed_s":
+            continue
+        other = b.summary[key]
+        if isinstance(value, float):
+            assert math.isclose(value, other, rel_tol=1e-12, abs_tol=1e-9), key
+        else:
+            assert value == other, key
+
+
+def test_batches_of_gpus_merge_to_the_in_memory_review():
+    frame = _fleet()
+    whole = review(frame, prices=PRICES, backend="numpy")
+    # about one GPU per batch: six batches (the MIG instances of n2/0 stay together)
+    streamed = review(frame, prices=PRICES, backend="numpy", streaming=True, batch_rows=150)
+    _assert_same(whole, streamed)
+    assert whole.per_gpu.height == 6
+    assert set(whole.per_pod["pod"]) == {"p2", "p3"}
+    assert whole.per_gpu["efficiency_source"].to_list()[:2] == ["util_pct", "util_pct"]
+
+
+def test_lazy_input_streams_in_batches_and_matches(tmp_path):
+    frame = _fleet(3)
+    path = tmp_path / "fleet.parquet"
+    frame.write_parquet(path)
+    whole = review(frame, prices=PRICES)
+    lazy = review(pl.scan_parquet(path), prices=PRICES, batch_rows=300)  # larger than a batch
+    _assert_same(whole, lazy)
+    # the heat map and the distribution read condensed cells, and come out the same
+    for kind in ("heatmap", "distribution"):
+        a = whole.chart(kind).data
+        b = lazy.chart(kind).data
+        cols = a.columns[:-1]
+        a, b = a.sort(cols), b.sort(cols)
+        assert a.select(cols).equals(b.select(cols))
+        assert np.allclose(a[a.columns[-1]], b[b.columns[-1]], rtol=1e-9, equal_nan=True)
+    assert lazy.samples.height < frame.height
+
+
+def test_parquet_folder_and_glob_stream_like_the_validated_read(tmp_path):
+    from aiops_lab.gpu import read_telemetry
+
+    frame = _fleet(5).with_columns(
+        pl.lit("dcgm").alias("source"), pl.lit(None, dtype=pl.Utf8).alias("uuid")
+    )
+    half = frame.height // 2
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    frame[:half].write_parquet(folder / "a.parquet")
+    frame[half:].write_parquet(folder / "b.parquet")
+    whole = review(read_telemetry(folder), prices=PRICES)
+    _assert_same(whole, review(folder, prices=PRICES, batch_rows=200))
+    _assert_same(whole, review(str(folder / "*.parquet"), prices=PRICES, batch_rows=200))
+    _assert_same(whole, review(folder, prices=PRICES, streaming=False))
+
+
+def test_streamed_hand_case_keeps_the_hand_computed_hours():
+    from tests.test_gpu_review import _telemetry
+
+    r = review(_telemetry().lazy(), prices={"A100": 3.0}, streaming=True, batch_rows=1)
+    g = r.per_gpu.sort("gpu")
+    assert g["gpu_hours"].to_list() == pytest.approx([1.0, 51 / 60])
+    assert g["idle_gpu_hours"].to_list() == pytest.approx([0.5, 51 / 60])
+    assert r.summary["idle_cost"] == pytest.approx(3.0 * (0.5 + 51 / 60))
+
+
+def test_unordered_rows_and_label_changes_are_accounted_per_gpu():
+    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    rows = [  # GPU 0: 0, 60, 120, 180 s; the job changes after the second sample
+        (t0 + timedelta(seconds=120), 0, 50.0, "b"),
+        (t0, 0, 50.0, "a"),
+        (t0 + timedelta(seconds=180), 0, 0.0, "b"),
+        (t0 + timedelta(seconds=60), 0, 50.0, "a"),
+    ]
+    frame = pl.DataFrame(
+        {
+            "timestamp": [r[0] for r in rows], "host": "h", "gpu": pl.Series([r[1] for r in rows], dtype=pl.Int32),
+            "util_pct": [r[2] for r in rows], "mem_used_mib": 1.0, "mem_total_mib": 2.0,
+            "job_id": [r[3] for r in rows],
+        }
+    )  # fmt: skip
+    jobs = review(frame, prices={"A100": 1.0}).per_job.sort("job_id")
+    assert jobs["job_id"].to_list() == ["a", "b"]
+    assert jobs["gpu_hours"].to_list() == pytest.approx([120 / 3600, 120 / 3600])
+    assert jobs["idle_gpu_hours"].to_list() == pytest.approx([0.0, 60 / 3600])
+
+
+def test_batch_rows_must_be_positive():
+    from aiops_lab import errors
+
+    with pytest.raises(errors.ParameterError, match="batch_rows"):
+        review(_fleet(), batch_rows=0)
+
+
+def test_grouped_quantiles_equal_the_segment_quantiles():
+    import array_api_compat.numpy as xp
+
+    rng = np.random.default_rng(1)
+    sizes = [5, 1, 0, 40, 3]
+    group = np.repeat(np.arange(len(sizes)), sizes)
+    values = rng.normal(size=group.size)
+    values[[0, 5, 7, 30]] = np.nan  # the single-sample group (row 5) has no reading
+    got = K.grouped_quantiles(xp, group, values, len(sizes), (0.5, 0.95))
+    want = K.segment_quantiles(xp, group, values, len(sizes), (0.5, 0.95))
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-15)
+    # against NumPy on one group by hand
+    assert got[1][3] == pytest.approx(np.nanquantile(values[6:46], 0.95))
+
+
+def test_many_gpu_paths_of_the_kernels_agree_with_the_per_gpu_loops(monkeypatch):
+    import array_api_compat.numpy as xp
+
+    rng = np.random.default_rng(2)
+    sizes = [30, 1, 0, 12, 50]
+    group = np.repeat(np.arange(len(sizes)), sizes)
+    t = np.concatenate([np.cumsum(rng.integers(1, 90, n)) * 1_000_000 for n in sizes])
+    values = rng.uniform(0, 100, group.size)
+    loop_w, loop_m = K.sample_weights(xp, group, t, len(sizes))
+    loop_q = K.grouped_quantiles(xp, group, values, len(sizes), (0.5, 0.95))
+    monkeypatch.setattr(K, "_LOOP_GROUPS", 0)  # as with thousands of GPUs
+    sort_w, sort_m = K.sample_weights(xp, group, t, len(sizes))
+    sort_q = K.grouped_quantiles(xp, group, values, len(sizes), (0.5, 0.95))
+    np.testing.assert_array_equal(loop_m, sort_m)
+    np.testing.assert_array_equal(loop_w, sort_w)
+    for a, b in zip(loop_q, sort_q, strict=True):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+    assert loop_m[0] == np.median(np.diff(t[:30])) / 1e6
