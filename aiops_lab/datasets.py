@@ -73,12 +73,12 @@ _DESCRIPTIONS: dict[str, str] = {
         "Illustrative on-demand prices per GPU-hour by GPU model (not a quote from any provider)."
     ),
     "finops/ai_spend_focus.csv.gz": (
-        "AI spend (synthetic), FOCUS 1.1-style daily bill 2026-01-01..2026-06-30: GPU "
-        "instances with a savings plan, storage, LLM API tokens; teams in Tags; injected "
-        "anomalies 02-17, 04-08, 05-12."
+        "AI spend (synthetic), FOCUS 1.1-style daily bill of a year, 2025-07-01..2026-06-30: "
+        "GPU instances with a savings plan, storage, LLM API tokens; teams in Tags; a launch "
+        "step 2026-03-16; injected anomalies 2025-10-21, 2026-02-17, 04-08, 05-12."
     ),
     "finops/genai_spans.jsonl.gz": (
-        "AI spend (synthetic): one OpenTelemetry GenAI span per LLM call, 2026-01..06, "
+        "AI spend (synthetic): one OpenTelemetry GenAI span per LLM call, 2025-07..2026-06, "
         "with team and feature; the calls behind the bill's API rows."
     ),
     "finops/focus1.0_sample_1000rows.csv": (
