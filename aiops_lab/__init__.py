@@ -26,13 +26,15 @@ __all__ = [
     "datasets",
     "drift",
     "errors",
+    "finops",
     "get_config",
+    "gpu",
     "reporting",
     "set_config",
     "tracking",
 ]
 
-_LAZY = {"datasets", "drift", "errors", "reporting", "tracking"}
+_LAZY = {"datasets", "drift", "errors", "finops", "gpu", "reporting", "tracking"}
 
 
 def __getattr__(name: str) -> Any:
