@@ -177,6 +177,13 @@ def review(
         )
     if not isinstance(batch_rows, int) or isinstance(batch_rows, bool) or batch_rows < 1:
         raise ParameterError("batch_rows", "a positive number of samples", batch_rows)
+    # -- Dask DataFrames: reviewed on the workers, whole GPUs per partition --------------
+    if type(telemetry).__module__.split(".")[0] in ("dask", "dask_expr", "dask_cudf"):
+        from aiops_lab.gpu.distributed import is_dask_frame, review_dask
+
+        if is_dask_frame(telemetry):
+            return review_dask(telemetry, jobs, prices, idle_threshold, start=start, end=end, alert_idle_share=alert_idle_share, alert_idle_cost=alert_idle_cost, backend=backend, batch_rows=batch_rows)  # fmt: skip
+    # -- end of the Dask hook ----------------------------------------------------------------
     xp, info = get_namespace(backend)
     frame = _source(telemetry, start, end)
     jobs = _read_jobs(jobs)
