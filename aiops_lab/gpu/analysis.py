@@ -132,10 +132,12 @@ def review(
 
     Parameters
     ----------
-    telemetry : polars DataFrame / LazyFrame, or a path
+    telemetry : polars DataFrame / LazyFrame, Dask DataFrame, or a path
         Samples in the telemetry schema (see :mod:`aiops_lab.gpu.sources`). A path is
         read with :func:`aiops_lab.gpu.read_telemetry`; a Parquet file, a folder of
         Parquet files or a glob of them (``"telemetry/*.parquet"``) is scanned lazily.
+        A Dask DataFrame is shuffled so each partition holds whole GPUs, summarised on
+        the workers and merged exactly (:func:`aiops_lab.gpu.distributed.review_dask`).
     jobs : polars DataFrame or path, optional
         Slurm jobs (:func:`aiops_lab.gpu.read_sacct`) for queue waits and allocated
         GPU-hours.
