@@ -111,6 +111,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
         args.fail_on_alert = True
     if args.fail_on_breach is not None:
         _breach_option(args, parameters)
+    if args.scheduler is not None:
+        _scheduler_option(args, parameters)
     options: dict[str, Any] = {
         "output_dir": args.output,
         "kernel_name": args.kernel,
@@ -169,6 +171,29 @@ def _breach_option(args: argparse.Namespace, parameters: dict[str, Any]) -> None
         )
     parameters["alert_p_breach"] = p
     args.fail_on_alert = True
+
+
+def _scheduler_option(args: argparse.Namespace, parameters: dict[str, Any]) -> None:
+    """``--scheduler ADDRESS|local``: the drift report reads the current data with Dask."""
+    from aiops_lab.reporting import LOCAL_SCHEDULER, check_dask
+
+    if args.kind not in ("drift", "all"):
+        raise ParameterError(
+            "--scheduler",
+            "the drift report",
+            args.kind,
+            "Use it with: aiops-lab report drift (aiops-lab report all passes it to drift only)",
+        )
+    address = args.scheduler.strip()
+    if not address:
+        raise ParameterError(
+            "--scheduler",
+            f"{LOCAL_SCHEDULER!r} or a scheduler address such as tcp://host:8786",
+            args.scheduler,
+            "Leave the option out to run in memory.",
+        )
+    check_dask("--scheduler")
+    parameters["scheduler"] = address
 
 
 def _show(outcome: Any, quiet: bool) -> None:
@@ -339,6 +364,11 @@ def _parser() -> argparse.ArgumentParser:
         "--fail-on-breach", type=float, metavar="P",
         help="finops report: exit with code 3 when the chance that the period's total spend "
         "passes the budget reaches P (0-1)",
+    )  # fmt: skip
+    report.add_argument(
+        "--scheduler", metavar="ADDRESS",
+        help="drift report: compare on Dask, at a scheduler address (tcp://host:8786) or "
+        "'local' (a 2-worker cluster on this machine, for the run)",
     )  # fmt: skip
     report.add_argument("--no-track", action="store_true", help="do not log to MLflow")
     report.add_argument(

@@ -28,10 +28,11 @@ Running the notebook lives in :mod:`aiops_lab._execution`, writing files in
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -55,9 +56,13 @@ __all__ = [
     "EXIT_ERROR",
     "EXIT_OK",
     "EXIT_PARTIAL",
+    "LOCAL_SCHEDULER",
     "REPORTS",
     "RESULT_PATH_ENV",
     "ReportOutcome",
+    "check_dask",
+    "dask_frame",
+    "dask_scheduler",
     "emit",
     "format_summary",
     "notebook_path",
@@ -227,6 +232,141 @@ def emit(result: Any) -> Path | None:
     path = Path(target)
     _write_atomic(path, text)
     return path
+
+
+#: ``scheduler`` value that starts a local Dask cluster for the run
+LOCAL_SCHEDULER = "local"
+
+
+def check_dask(purpose: str = "A Dask scheduler") -> None:
+    """Raise :class:`~aiops_lab.errors.MissingDependencyError` unless Dask can run.
+
+    Both ``dask.dataframe`` and ``distributed`` are needed; they come with the ``dask``
+    extra (``pip install "aiops_lab[dask]"``).
+    """
+    for module, package in (("dask", "dask"), ("distributed", "distributed")):
+        if importlib.util.find_spec(module) is None:
+            raise MissingDependencyError(package, "dask", purpose)
+
+
+@contextlib.contextmanager
+def dask_scheduler(scheduler: str | None, *, timeout: float = 30) -> Iterator[Any]:
+    """Connect to the Dask scheduler a report asks for; close it on leaving the block.
+
+    Parameters
+    ----------
+    scheduler : str or None
+        ``""`` or None: no Dask, the data stays in memory (yields None).
+        ``"local"``: start a :class:`distributed.LocalCluster` of 2 worker processes
+        (one thread each) on the loopback interface, for this block only.
+        Anything else: the address of a running scheduler, e.g. ``"tcp://host:8786"``.
+    timeout : float
+        Seconds to wait for the scheduler to answer.
+
+    Yields
+    ------
+    distributed.Client or None
+        The client, also made the default one, so Dask work in the block runs on it.
+
+    Raises
+    ------
+    MissingDependencyError
+        Dask or distributed is not installed.
+    ParameterError
+        The scheduler cannot be reached.
+
+    Examples
+    --------
+    >>> with dask_scheduler("") as client:
+    ...     print(client)
+    None
+    """
+    text = (scheduler or "").strip()
+    if not text:
+        yield None
+        return
+    check_dask("A report on a Dask scheduler")
+    from distributed import Client, LocalCluster
+
+    cluster = None
+    try:
+        if text == LOCAL_SCHEDULER:
+            cluster = LocalCluster(
+                n_workers=2,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=None,
+            )
+            client = Client(cluster, timeout=timeout)
+        else:
+            client = Client(text, timeout=timeout)
+    except (OSError, TimeoutError, ValueError) as exc:
+        if cluster is not None:
+            cluster.close()
+        raise ParameterError(
+            "scheduler",
+            f"{LOCAL_SCHEDULER!r} or the address of a running Dask scheduler",
+            text,
+            f"It could not be reached ({type(exc).__name__}: {exc}). "
+            "Check the address (e.g. tcp://host:8786) or use 'local'.",
+        ) from None
+    try:
+        yield client
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def dask_frame(source: str | Path) -> Any:
+    """Read Parquet data as a lazy Dask DataFrame, for :func:`aiops_lab.drift.compare`.
+
+    Parameters
+    ----------
+    source : str or Path
+        A Parquet file, a folder of Parquet files, a glob (``"data/*.parquet"``), or
+        ``"bundled:<name>"`` for a bundled dataset.
+
+    Returns
+    -------
+    dask.dataframe.DataFrame
+        Nothing is read until the comparison runs on the workers.
+
+    Raises
+    ------
+    MissingDependencyError
+        ``dask[dataframe]`` is not installed.
+    ParameterError
+        ``source`` is not Parquet, or names nothing.
+    """
+    check_dask("Reading data as a Dask DataFrame")
+    import glob
+
+    import dask.dataframe as dd
+
+    from aiops_lab import datasets
+
+    text = str(source)
+    if text.startswith("bundled:"):
+        name = text[len("bundled:") :]
+        path = datasets.path(name) if name in datasets.list() else datasets.resolve_path(text)
+    else:
+        path = Path(text).expanduser()
+    target = str(path)
+    is_glob = glob.has_magic(target)
+    if not is_glob and not path.exists():
+        raise ParameterError("current", "an existing Parquet file, folder or glob", text)
+    if path.is_file() and path.suffix.lower() not in (".parquet", ".pq"):
+        raise ParameterError(
+            "current",
+            "Parquet data (a .parquet file, a folder of them or a glob) with a scheduler",
+            text,
+            'Convert it to Parquet, or run in memory with scheduler="".',
+        )
+    if is_glob and not glob.glob(target):
+        raise ParameterError("current", "a glob matching Parquet files", text)
+    return dd.read_parquet(target)
 
 
 # -- the outcome -------------------------------------------------------------------------
@@ -534,7 +674,8 @@ def _absolute_paths(params: dict[str, Any]) -> dict[str, Any]:
     """Resolve relative paths against the caller's directory (the kernel runs elsewhere).
 
     A value counts as a path when it exists or ends in a data-file suffix, so that a
-    mistyped file name is reported with the path the user meant.
+    mistyped file name is reported with the path the user meant. ``scheduler`` is an
+    address or ``"local"``, never a path, even where a file of that name exists.
     """
 
     def fix(value: Any) -> Any:
@@ -546,7 +687,7 @@ def _absolute_paths(params: dict[str, Any]) -> dict[str, Any]:
             return [fix(v) for v in value]
         return value
 
-    return {name: fix(value) for name, value in params.items()}
+    return {name: value if name == "scheduler" else fix(value) for name, value in params.items()}
 
 
 def _check_parameters(nb_file: Path, params: Mapping[str, Any]) -> None:
