@@ -52,6 +52,9 @@ class Result:
     analysis: str = "result"
     #: chart kind shown by default in rich displays and reports
     default_chart: str = "overview"
+    #: what subclasses computed once: the parameters and the summary
+    _params: dict[str, Any] | None = None
+    _summary: dict[str, Any] | None = None
 
     @property
     def table(self) -> pl.DataFrame:
@@ -60,8 +63,13 @@ class Result:
 
     @property
     def summary(self) -> dict[str, Any]:
-        """Headline numbers as a plain dict; always has ``alert`` (bool) and ``headline`` (str)."""
-        raise NotImplementedError
+        """Headline numbers as a plain dict; always has ``alert`` (bool) and ``headline`` (str).
+
+        Subclasses that compute it once store it in ``self._summary``.
+        """
+        if self._summary is None:
+            raise NotImplementedError
+        return dict(self._summary)
 
     def chart(self, kind: str | None = None, **kwargs: Any) -> alt.TopLevelMixin:
         """Return an Altair chart of this result."""
@@ -79,8 +87,8 @@ class Result:
 
     @property
     def params(self) -> dict[str, Any]:
-        """The parameters the analysis ran with (JSON-ready)."""
-        return {}
+        """The parameters the analysis ran with (JSON-ready), from ``self._params``."""
+        return dict(self._params or {})
 
     def metrics(self) -> dict[str, float]:
         """Flat numeric metrics for experiment tracking: the numeric summary values.

@@ -403,14 +403,6 @@ class ClassifierDriftResult(Result):
     def table(self) -> pl.DataFrame:
         return self.importance
 
-    @property
-    def params(self) -> dict[str, Any]:
-        return dict(self._params)
-
-    @property
-    def summary(self) -> dict[str, Any]:
-        return dict(self._summary)
-
     def tables(self) -> dict[str, pl.DataFrame]:
         folds = pl.DataFrame({"fold": list(range(1, len(self.fold_auc) + 1)), "auc": self.fold_auc})
         return {"table": self.importance, "roc": self.roc, "folds": folds}

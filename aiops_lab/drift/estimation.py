@@ -500,14 +500,6 @@ class PerformanceEstimate(Result):
     def table(self) -> pl.DataFrame:
         return self._table
 
-    @property
-    def params(self) -> dict[str, Any]:
-        return dict(self._params)
-
-    @property
-    def summary(self) -> dict[str, Any]:
-        return dict(self._summary)
-
     def tables(self) -> dict[str, pl.DataFrame]:
         return {"table": self._table, "reference": self.reference}
 

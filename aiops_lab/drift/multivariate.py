@@ -334,10 +334,6 @@ class MMDResult(Result):
         self._params = params
 
     @property
-    def params(self) -> dict[str, Any]:
-        return dict(self._params)
-
-    @property
     def drift(self) -> bool:
         return self.p_value < self._params["alpha"]
 
@@ -641,10 +637,6 @@ class EmbeddingDriftResult(Result):
         self.windows = windows
         self.mmd = mmd_result
         self._params = params
-
-    @property
-    def params(self) -> dict[str, Any]:
-        return dict(self._params)
 
     @property
     def table(self) -> pl.DataFrame:

@@ -372,14 +372,6 @@ class ReconstructionDriftResult(Result):
         """The current windows only."""
         return self._table.filter(pl.col("period") == "current")
 
-    @property
-    def params(self) -> dict[str, Any]:
-        return dict(self._params)
-
-    @property
-    def summary(self) -> dict[str, Any]:
-        return dict(self._summary)
-
     def tables(self) -> dict[str, pl.DataFrame]:
         return {"table": self._table, "components": self.components}
 

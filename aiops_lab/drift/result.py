@@ -131,10 +131,6 @@ class DriftResult(Result):
         return self._table
 
     @property
-    def params(self) -> dict[str, Any]:
-        return dict(self._params)
-
-    @property
     def drifted_columns(self) -> list[str]:
         """Columns flagged as drifted, most severe first."""
         return self._table.filter(pl.col("drifted"))["column"].to_list()
@@ -257,10 +253,6 @@ class DriftResult(Result):
                 rows["value"].max() if metric in ("mae", "rmse") else rows["value"].min()
             )
         return out
-
-    @property
-    def summary(self) -> dict[str, Any]:
-        return dict(self._summary)
 
     def metrics(self) -> dict[str, float]:
         out = super().metrics()

@@ -316,14 +316,6 @@ class LlmUsageReview(Result):
     def table(self) -> pl.DataFrame:
         return self.groups
 
-    @property
-    def params(self) -> dict[str, Any]:
-        return dict(self._params)
-
-    @property
-    def summary(self) -> dict[str, Any]:
-        return dict(self._summary)
-
     def tables(self) -> dict[str, pl.DataFrame]:
         return {
             "table": self.groups,

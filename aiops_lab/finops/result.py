@@ -60,10 +60,6 @@ class CostForecast(Result):
         """The forecast, one row per group and day."""
         return self.forecast
 
-    @property
-    def params(self) -> dict[str, Any]:
-        return dict(self._params)
-
     def tables(self) -> dict[str, pl.DataFrame]:
         out = {"table": self.forecast, "backtest": self.backtest, "anomalies": self.anomalies}
         if self.breach is not None:
@@ -113,10 +109,6 @@ class CostForecast(Result):
         out["backend"] = self.backend.name
         out["elapsed_s"] = round(self.elapsed_s, 3)
         return {"headline": out.pop("headline"), **out}
-
-    @property
-    def summary(self) -> dict[str, Any]:
-        return dict(self._summary)
 
     @property
     def groups(self) -> list[str]:

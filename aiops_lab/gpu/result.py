@@ -64,10 +64,6 @@ class GpuReview(Result):
         return self.per_gpu.sort("idle_cost", descending=True)
 
     @property
-    def params(self) -> dict[str, Any]:
-        return dict(self._params)
-
-    @property
     def recommendations(self) -> pl.DataFrame:
         """What to change, with the evidence and the money at stake, largest first."""
         return self._recommendations
@@ -151,10 +147,6 @@ class GpuReview(Result):
             "backend": self.backend.name,
             "elapsed_s": round(self.elapsed_s, 4),
         }
-
-    @property
-    def summary(self) -> dict[str, Any]:
-        return dict(self._summary)
 
     def metrics(self) -> dict[str, float]:
         out = super().metrics()
