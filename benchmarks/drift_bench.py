@@ -339,7 +339,8 @@ def _fmt(x: float | None, spec: str) -> str:
     return "n/a" if x is None or not np.isfinite(x) else format(x, spec)
 
 
-def _machine() -> dict[str, Any]:
+def _machine(**versions: str) -> dict[str, Any]:
+    """The machine and library versions a run was measured on (``versions`` adds more)."""
     import scipy
 
     return {
@@ -350,6 +351,7 @@ def _machine() -> dict[str, Any]:
         "numpy": np.__version__,
         "scipy": scipy.__version__,
         "polars": pl.__version__,
+        **versions,
         "load_average": os.getloadavg(),
         "env": {
             k: v for k, v in os.environ.items() if k.startswith(("OPENBLAS", "OMP_", "POLARS"))

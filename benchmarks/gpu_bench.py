@@ -41,7 +41,6 @@ import gc
 import io
 import json
 import os
-import platform
 import pstats
 import subprocess
 import sys
@@ -60,7 +59,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from drift_bench import _fmt, _maxrss_bytes, _reset_peak, _rss_bytes  # noqa: E402
+from drift_bench import _fmt, _machine, _maxrss_bytes, _reset_peak, _rss_bytes  # noqa: E402
 
 from aiops_lab.gpu import TELEMETRY_SCHEMA  # noqa: E402
 
@@ -344,22 +343,6 @@ def profile_review(path: Path, top: int) -> str:
     return buf.getvalue()
 
 
-def _machine() -> dict[str, Any]:
-    return {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "numpy": np.__version__,
-        "pandas": pd.__version__,
-        "polars": pl.__version__,
-        "load_average": os.getloadavg(),
-        "env": {
-            k: v for k, v in os.environ.items() if k.startswith(("OPENBLAS", "OMP_", "POLARS"))
-        },
-    }
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
@@ -388,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
-    machine = _machine()
+    machine = _machine(pandas=pd.__version__)
     rows_list = sorted(args.rows)
     stream_only = set(args.stream_rows)
     rows_list = sorted(set(rows_list) | stream_only)
