@@ -977,7 +977,6 @@ def embedding_drift(
         for start, end, offset, count in progress_bar(
             bounds, desc="embedding windows", enabled=show
         ):
-            part = cur_frame.slice(offset, count)
             row: dict[str, Any] = {"window_start": start, "window_end": end, "n": count}
             if count < min_rows:
                 row.update(
@@ -989,8 +988,8 @@ def embedding_drift(
                     far_p_value=None,
                 )
             else:
-                sub = _stack(part, col, "current", "raise")
-                w = prepare(sub, "current")
+                # the stacked current rows are in the frame's (time) order: slice, not re-stack
+                w = prepare(cur_host[offset : offset + count], "current")
                 if w.shape[0] < 2 or math.comb(n_ref + int(w.shape[0]), n_ref) < window_perms + 1:
                     row.update(mmd2=None, mmd_p_value=None, sigma=None, centroid_distance=None,
                                far_share=None, far_p_value=None)  # fmt: skip
