@@ -62,3 +62,37 @@ def test_median_interval_matches_numpy(xp, rng):
         diffs = np.diff(t[group == g]) / 1e6
         assert median[g] == (np.median(diffs) if diffs.size else 0.0)
     assert median[5] == 0.0  # a group with no samples
+
+
+def test_idle_run_parts_by_hand(xp):
+    # GPU 0: idle idle busy idle idle | GPU 1: all idle | GPU 2: busy idle busy | GPU 3: none
+    group = np.array([0, 0, 0, 0, 0, 1, 1, 2, 2, 2])
+    idle = np.array([1, 1, 0, 1, 1, 1, 1, 0, 1, 0], dtype=bool)
+    w = np.array([10, 20, 30, 40, 50, 5, 6, 1, 2, 3], dtype=np.float64)
+    parts = K.idle_run_parts(xp, xp.asarray(group), xp.asarray(idle), xp.asarray(w), 4)
+    longest, leading, trailing, full = (to_numpy(p) for p in parts)
+    assert list(longest) == [90, 11, 2, 0]
+    assert list(leading) == [30, 11, 0, 0]
+    assert list(trailing) == [90, 11, 0, 0]
+    assert list(full) == [False, True, False, True]  # a GPU without rows changes nothing
+
+
+def test_idle_run_parts_combine_across_a_split(xp, rng):
+    """Cutting every GPU's rows in two and combining the parts gives the whole's longest run."""
+    sizes = [40, 25, 60]
+    group = np.repeat(np.arange(3), sizes)
+    idle = rng.random(group.size) < 0.6
+    w = rng.uniform(1, 10, group.size)
+    whole = to_numpy(K.idle_runs(xp, xp.asarray(group), xp.asarray(idle), xp.asarray(w), 3))
+    cut = np.concatenate([np.arange(s) < s // 3 for s in sizes])  # first third of each GPU
+    a = [to_numpy(p) for p in K.idle_run_parts(xp, xp.asarray(group[cut]), xp.asarray(idle[cut]), xp.asarray(w[cut]), 3)]  # fmt: skip
+    b = [to_numpy(p) for p in K.idle_run_parts(xp, xp.asarray(group[~cut]), xp.asarray(idle[~cut]), xp.asarray(w[~cut]), 3)]  # fmt: skip
+    combined = np.maximum(np.maximum(a[0], b[0]), a[2] + b[1])
+    np.testing.assert_allclose(combined, whole, rtol=1e-12)
+    # and by a plain loop over each GPU's rows
+    for g in range(3):
+        best = run = 0.0
+        for i in np.flatnonzero(group == g):
+            run = run + w[i] if idle[i] else 0.0
+            best = max(best, run)
+        assert whole[g] == pytest.approx(best)

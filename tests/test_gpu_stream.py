@@ -184,3 +184,78 @@ def test_many_gpu_paths_of_the_kernels_agree_with_the_per_gpu_loops(monkeypatch)
     for a, b in zip(loop_q, sort_q, strict=True):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
     assert loop_m[0] == np.median(np.diff(t[:30])) / 1e6
+
+
+def _chunked_only(monkeypatch):
+    """Make the whole-GPU fallback fail, so a test knows the chunks did the work."""
+    from aiops_lab.gpu import analysis
+
+    def refuse(self, frame, *, condense):
+        raise AssertionError("fell back to batches of whole GPUs")
+
+    monkeypatch.setattr(analysis._Accountant, "add", refuse)
+
+
+def test_a_log_in_time_order_streams_in_chunks_and_matches(monkeypatch):
+    frame = _fleet(11).sort("timestamp")
+    whole = review(frame, prices=PRICES)
+    by_gpu = review(frame, prices=PRICES, streaming=True, batch_rows=100)
+    _chunked_only(monkeypatch)
+    # chunks of 9 samples: jobs, pods, idle stretches and gaps all cross chunk borders
+    chunked = review(frame.lazy(), prices=PRICES, streaming=True, batch_rows=36)
+    _assert_same(whole, chunked)
+    assert chunked.per_gpu["longest_idle_h"].to_list() == pytest.approx(
+        whole.per_gpu["longest_idle_h"].to_list(), rel=1e-12
+    )
+    # the chart cells of chunks add up to those of whole GPUs
+    keys = ["timestamp", "host", "gpu", "mig_instance", "util_pct"]
+    a = by_gpu.samples.sort(keys, nulls_last=True)
+    b = chunked.samples.sort(keys, nulls_last=True)
+    assert a.select(keys[:-1]).equals(b.select(keys[:-1]))
+    assert np.allclose(a["_w"], b["_w"], rtol=1e-12)
+    assert np.allclose(a["util_pct"], b["util_pct"], rtol=1e-9, equal_nan=True)
+
+
+def test_chunks_that_go_back_in_time_are_accounted_by_gpu_instead(monkeypatch):
+    from aiops_lab.gpu import analysis
+
+    frame = _fleet(12).sort("timestamp")
+    half = frame.height // 2
+    swapped = pl.concat([frame[half:], frame[:half]])  # files read in the wrong order
+    whole = review(frame, prices=PRICES)
+    calls = []
+    original = analysis._Accountant.add
+
+    def spy(self, piece, *, condense):
+        calls.append(piece.height)
+        return original(self, piece, condense=condense)
+
+    monkeypatch.setattr(analysis._Accountant, "add", spy)
+    again = review(swapped.lazy(), prices=PRICES, streaming=True, batch_rows=50)
+    _assert_same(whole, again)
+    assert sum(calls) == frame.height  # every sample, once, by whole GPUs
+
+
+def test_gpu_keys_with_nulls_and_the_join_fallback(monkeypatch):
+    from aiops_lab.gpu import analysis
+
+    frame = _fleet(13).with_columns(
+        pl.when(pl.col("host") == "n3").then(None).otherwise(pl.col("host")).alias("host"),
+        pl.when((pl.col("host") == "n1") & (pl.col("gpu") == 1))
+        .then(None)
+        .otherwise(pl.col("gpu"))
+        .alias("gpu"),
+    )
+    whole = review(frame, prices=PRICES)
+    g = whole.per_gpu
+    # sorted as polars sorts the keys, nulls last; n3's two GPUs keep their indices
+    want = frame.select("host", "gpu", "mig_instance").unique().sort(
+        "host", "gpu", "mig_instance", nulls_last=True
+    )
+    assert g.select("host", "gpu", "mig_instance").equals(want)
+    assert g.filter(pl.col("host").is_null())["gpu"].to_list() == [3, 5]
+    chunked = review(frame.sort("timestamp").lazy(), prices=PRICES, streaming=True, batch_rows=40)
+    _assert_same(whole, chunked)
+    monkeypatch.setattr(analysis._KeyCoder, "MAX_SPACE", 1)  # as with a huge key space
+    _assert_same(whole, review(frame, prices=PRICES))
+    _assert_same(whole, review(frame.sort("timestamp").lazy(), prices=PRICES, streaming=True, batch_rows=40))  # fmt: skip

@@ -204,20 +204,13 @@ def review(
         "The telemetry has no samples" + (" in the requested period" if start or end else "") + "."
     )
     if isinstance(frame, pl.LazyFrame) and streaming is not False:
-        sizes = (
-            frame.group_by("host", "gpu")
-            .agg(pl.len().alias("n"))
-            .collect(engine="streaming")
-            .sort("host", "gpu", nulls_last=True)
-        )
-        if sizes.height == 0 or int(sizes["n"].sum()) == 0:
+        frame = frame.filter(pl.col("timestamp").is_not_null())
+        sizes = frame.group_by(*_GPU_KEY).agg(pl.len().alias("n")).collect(engine="streaming")
+        total = int(sizes["n"].sum()) if sizes.height else 0
+        if total == 0:
             raise EmptyInputError(empty)
-        if streaming or int(sizes["n"].sum()) > batch_rows:
-            batches = _plan_batches(sizes, batch_rows)
-            for batch in progress_bar(batches, desc="gpu review", enabled=progress):
-                account.add(
-                    frame.filter(_batch_filter(batch)).collect(engine="streaming"), condense=True
-                )
+        if streaming or total > batch_rows:
+            account = _stream(frame, sizes, account, batch_rows=batch_rows, progress=progress)
         else:
             account.add(frame.collect(engine="streaming"), condense=False)
     else:
@@ -238,6 +231,99 @@ def review(
         else:
             account.add(frame, condense=False)
     return account.result(jobs, started, info, {"idle_threshold": idle_threshold, "alert_idle_share": alert_idle_share, "alert_idle_cost": alert_idle_cost})  # fmt: skip
+
+
+def _stream(
+    frame: pl.LazyFrame,
+    sizes: pl.DataFrame,
+    account: _Accountant,
+    *,
+    batch_rows: int,
+    progress: bool,
+) -> _Accountant:
+    """Account a long lazy log in bounded memory; see :func:`review` (``streaming``).
+
+    First pass: each GPU's median interval and utilization quantiles, from four columns
+    read in batches of whole GPUs. Second pass: the log in chunks of ``batch_rows // 4``
+    samples in the order it is read, each GPU's last sample held back to the next chunk.
+    A log that goes back in time for a GPU from one chunk to the next (files not in time
+    order) is accounted again in batches of whole GPUs, each read from the input.
+    """
+    by_gpu = (
+        sizes.group_by("host", "gpu").agg(pl.col("n").sum()).sort("host", "gpu", nulls_last=True)
+    )
+    coder = _KeyCoder.of_keys(sizes)
+    median, p50, p95 = _interval_stats(frame, coder, by_gpu, 2 * batch_rows, account.xp)
+    account.start_chunks(coder, median, p50, p95)
+    total = int(sizes["n"].sum())
+    chunk_rows = max(batch_rows // 4, 1)
+    try:
+        for chunk in progress_bar(
+            _chunks(frame, chunk_rows), desc="gpu review", enabled=progress,
+            total=-(-total // chunk_rows),
+        ):  # fmt: skip
+            account.add_chunk(chunk, final=False)
+        account.finish_chunks()
+        return account
+    except _OutOfOrder:
+        pass
+    account = _Accountant(account.xp, account.threshold, account.prices)
+    for batch in progress_bar(
+        _plan_batches(by_gpu, batch_rows), desc="gpu review (by GPU)", enabled=progress
+    ):
+        account.add(frame.filter(_batch_filter(batch)).collect(engine="streaming"), condense=True)
+    return account
+
+
+def _chunks(frame: pl.LazyFrame, rows: int) -> Any:
+    """``frame`` in chunks of about ``rows`` samples, in order, by the streaming engine."""
+    batches = getattr(frame, "collect_batches", None)
+    if batches is None:  # older polars: slices of the query
+        offset = 0
+        while True:
+            chunk = frame.slice(offset, rows).collect(engine="streaming")
+            if chunk.height:
+                yield chunk
+            if chunk.height < rows:
+                return
+            offset += rows
+    stream = batches(chunk_size=rows, maintain_order=True)
+    try:
+        yield from stream
+    finally:
+        stop = getattr(stream, "stop", None)
+        if stop is not None:
+            stop()
+
+
+def _interval_stats(
+    frame: pl.LazyFrame, coder: _KeyCoder, by_gpu: pl.DataFrame, batch_rows: int, xp: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Median sampling interval and utilization p50 / p95 of every GPU of ``coder``."""
+    n = coder.table.height
+    median, p50, p95 = np.zeros(n), np.full(n, np.nan), np.full(n, np.nan)
+    for batch in _plan_batches(by_gpu, batch_rows):
+        part = (
+            frame.filter(_batch_filter(batch))
+            .select(*_GPU_KEY, "timestamp", "util_pct")
+            .collect(engine="streaming")
+        )
+        if part.height == 0:
+            continue
+        ids = coder.ids(part)
+        lo = int(ids.min())
+        n_local = int(ids.max()) - lo + 1
+        order, group, t_us = _ordered(
+            ids - lo, part["timestamp"].dt.epoch("us").to_numpy(), n_local
+        )
+        g_x = from_numpy(group, xp)
+        median[lo : lo + n_local] = to_numpy(
+            K.median_intervals(xp, g_x, from_numpy(t_us, xp), n_local)
+        )
+        util = from_numpy(_floats(part["util_pct"], order), xp)
+        q50, q95 = K.grouped_quantiles(xp, g_x, util, n_local, (0.5, 0.95))
+        p50[lo : lo + n_local], p95[lo : lo + n_local] = to_numpy(q50), to_numpy(q95)
+    return median, p50, p95
 
 
 def _source(telemetry: Any, start: Any, end: Any) -> pl.DataFrame | pl.LazyFrame:
@@ -320,13 +406,151 @@ def _batch_filter(batch: list[tuple[Any, int]]) -> pl.Expr:
     return functools.reduce(operator.or_, terms)
 
 
-class _Accountant:
-    """Time accounting of one batch of whole GPUs at a time, merged exactly at the end.
+class _OutOfOrder(Exception):
+    """A chunk held a GPU sample older than one already accounted."""
 
-    Every batch leaves *runs*: stretches of one GPU's consecutive samples with the same
+
+class _KeyCoder:
+    """Dense codes of GPUs (host, GPU index, MIG instance), numbered in sorted key order.
+
+    Strings are cast to an Enum of their sorted levels and GPU indices shifted to start
+    at 0, so one integer per row orders rows as ``(host, gpu, mig_instance)`` with nulls
+    last, and a lookup table numbers the keys present: no string sort or multi-column
+    hash over the rows. Key spaces too large for the table are joined instead.
+    """
+
+    #: largest key space held as a lookup table
+    MAX_SPACE = 1 << 24
+
+    def __init__(self, hosts: pl.Series, gpus: pl.Series, migs: pl.Series) -> None:
+        self.hosts = hosts.drop_nulls().unique().sort()
+        self.migs = migs.drop_nulls().unique().sort()
+        known = gpus.drop_nulls()
+        self.gpu_lo = int(known.min()) if len(known) else 0  # type: ignore[arg-type]
+        # the last slot of every part is its null
+        self.n_gpu = (int(known.max()) - self.gpu_lo + 1 if len(known) else 0) + 1  # type: ignore[arg-type]
+        self.n_host, self.n_mig = len(self.hosts) + 1, len(self.migs) + 1
+        self.fits = self.n_host * self.n_gpu * self.n_mig <= self.MAX_SPACE
+        self.table = pl.DataFrame()
+        self.lookup = np.zeros(0, dtype=np.int64)
+
+    @classmethod
+    def of_frame(cls, frame: pl.DataFrame) -> tuple[_KeyCoder, np.ndarray]:
+        """A coder for the GPUs in ``frame``, and every row's GPU number."""
+        coder = cls(frame["host"], frame["gpu"], frame["mig_instance"])
+        if not coder.fits:
+            coder._set_table(frame.select(_GPU_KEY).unique())
+            return coder, coder.ids(frame)
+        codes = coder._codes(frame)
+        present = np.bincount(codes, minlength=coder.n_host * coder.n_gpu * coder.n_mig) > 0
+        coder._set_table(coder._decode(np.flatnonzero(present)))
+        return coder, coder.lookup[codes]
+
+    @classmethod
+    def of_keys(cls, keys: pl.DataFrame) -> _KeyCoder:
+        """A coder for the distinct GPU keys in ``keys``."""
+        coder = cls(keys["host"], keys["gpu"], keys["mig_instance"])
+        coder._set_table(keys.select(_GPU_KEY).unique())
+        return coder
+
+    def ids(self, frame: pl.DataFrame) -> np.ndarray:
+        """Every row's GPU number (its row in :attr:`table`)."""
+        if self.fits:
+            ids = self.lookup[self._codes(frame)]
+        else:
+            ids = (
+                frame.select(_GPU_KEY)
+                .join(self.table.select(*_GPU_KEY, "_g"), on=list(_GPU_KEY), how="left",
+                      nulls_equal=True, maintain_order="left")["_g"]
+                .fill_null(-1)
+                .to_numpy()
+            )  # fmt: skip
+        if ids.size and int(ids.min()) < 0:
+            raise InputError("A telemetry chunk holds a GPU that the first pass over the input did not see.")  # fmt: skip
+        return ids
+
+    def _set_table(self, keys: pl.DataFrame) -> None:
+        self.table = (
+            keys.sort(_GPU_KEY, nulls_last=True)
+            .with_row_index("_g")
+            .with_columns(
+                pl.col("_g").cast(pl.Int64),
+                pl.struct("host", "gpu").rle_id().cast(pl.Int64).alias("_pg"),
+            )
+        )
+        if self.fits:
+            self.lookup = np.full(self.n_host * self.n_gpu * self.n_mig, -1, dtype=np.int64)
+            self.lookup[self._codes(self.table)] = np.arange(self.table.height)
+
+    def _level_codes(self, series: pl.Series, levels: pl.Series) -> np.ndarray:
+        if len(levels) == 0:
+            return np.zeros(len(series), dtype=np.int64)
+        codes = series.cast(pl.Enum(levels.to_list())).to_physical().cast(pl.Int64)
+        return codes.fill_null(len(levels)).to_numpy()
+
+    def _codes(self, frame: pl.DataFrame) -> np.ndarray:
+        host = self._level_codes(frame["host"], self.hosts)
+        mig = self._level_codes(frame["mig_instance"], self.migs)
+        gpu = (frame["gpu"].cast(pl.Int64) - self.gpu_lo).fill_null(self.n_gpu - 1).to_numpy()
+        return (host * self.n_gpu + gpu) * self.n_mig + mig
+
+    def _decode(self, codes: np.ndarray) -> pl.DataFrame:
+        mig, rest = codes % self.n_mig, codes // self.n_mig
+        gpu, host = rest % self.n_gpu, rest // self.n_gpu
+        hosts = pl.concat([self.hosts, pl.Series([None], dtype=pl.Utf8)])
+        migs = pl.concat([self.migs, pl.Series([None], dtype=pl.Utf8)])
+        return pl.DataFrame(
+            {
+                "host": hosts.gather(host),
+                "gpu": pl.Series(gpu + self.gpu_lo, dtype=pl.Int64)
+                .cast(pl.Int32)
+                .scatter(np.flatnonzero(gpu == self.n_gpu - 1), None),
+                "mig_instance": migs.gather(mig),
+            }
+        )
+
+
+def _ordered(
+    ids: np.ndarray, t_all: np.ndarray, n_groups: int
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """Row order listing every GPU's rows together in time order (None: already so).
+
+    Returns the order, and the GPU numbers and times in that order. Rows keep their
+    input order within a GPU unless its times go backwards, when they are sorted.
+    """
+    order = None
+    if ids.size > 1 and bool(np.any(ids[1:] < ids[:-1])):
+        # a stable radix sort on 16-bit numbers when they fit
+        key = ids.astype(np.uint16) if n_groups <= 0xFFFF else ids
+        order = np.argsort(key, kind="stable")
+    group = ids if order is None else ids[order]
+    t_us = t_all if order is None else t_all[order]
+    if t_us.size > 1 and bool(np.any((t_us[1:] < t_us[:-1]) & (group[1:] == group[:-1]))):
+        resort = np.lexsort((t_us, group))
+        order = resort if order is None else order[resort]
+        t_us = t_us[resort]
+    return order, group, t_us
+
+
+def _label_digest(frame: pl.DataFrame, columns: list[str]) -> np.ndarray:
+    """A 64-bit hash of each row's labels (equal labels, equal digests)."""
+    digest = np.zeros(frame.height, dtype=np.uint64)
+    for col in columns:
+        digest = digest * np.uint64(0x9E3779B97F4A7C15) ^ frame[col].hash(_SEED).to_numpy()
+    return digest
+
+
+class _Accountant:
+    """Time accounting of telemetry, piece by piece, merged exactly at the end.
+
+    Every piece leaves *runs*: stretches of one GPU's consecutive samples with the same
     model, user, job, pod and namespace, with the sums the roll-ups need (weights,
     weighted utilization, SM activity sums and counts, peaks). Every table of the
-    review is an aggregation of the runs of all batches, so summing them is exact.
+    review is an aggregation of the runs of all pieces, so summing them is exact.
+
+    Pieces are either batches of whole GPUs (:meth:`add`), or, for a long log read in
+    order, chunks of consecutive samples (:meth:`add_chunk`) once every GPU's median
+    interval and utilization quantiles are known from a first pass (:meth:`start_chunks`).
     """
 
     def __init__(self, xp: Any, idle_threshold: float, prices: pl.DataFrame) -> None:
@@ -336,23 +560,26 @@ class _Accountant:
         self.samples: list[Any] = []
         self.period: list[tuple[Any, Any]] = []
         self.n_gpus = self.n_physical = 0
+        # the chunked path: per GPU (global numbers) what the first pass found
+        self.coder: _KeyCoder | None = None
+        self.stats: dict[str, np.ndarray] = {}
+        self.carry: pl.DataFrame | None = None
+        self.cell_sums: list[pl.DataFrame] = []
 
+    # -- batches of whole GPUs -----------------------------------------------------------
     def add(self, frame: pl.DataFrame, *, condense: bool) -> None:
-        frame = frame.filter(pl.col("timestamp").is_not_null())
+        if frame["timestamp"].null_count():
+            frame = frame.filter(pl.col("timestamp").is_not_null())
         if frame.height == 0:
             return
         xp = self.xp
-        keys, order, group = _group_rows(frame)
+        coder, ids = _KeyCoder.of_frame(frame)
+        keys = coder.table
         n_groups = keys.height
         g_off, p_off = self.n_gpus, self.n_physical
         self.n_gpus += n_groups
         self.n_physical += int(keys["_pg"].max()) + 1  # type: ignore[arg-type]
-        t_us = frame["timestamp"].dt.epoch("us").to_numpy()[order]
-        bounds = np.flatnonzero(np.diff(group)) + 1
-        starts = np.concatenate([[0], bounds])
-        if np.any((np.diff(t_us) < 0) & (np.diff(group) == 0)):  # not in time order per GPU
-            resort = np.lexsort((t_us, group))
-            order, t_us = order[resort], t_us[resort]
+        order, group, t_us = _ordered(ids, frame["timestamp"].dt.epoch("us").to_numpy(), n_groups)
         g_x = from_numpy(group, xp)
         weight_x, median = K.sample_weights(xp, g_x, from_numpy(t_us, xp), n_groups)
         weight = to_numpy(weight_x)
@@ -360,47 +587,12 @@ class _Accountant:
         idle = ~(util >= self.threshold)  # a sample without a reading counts as idle
         idle_run = K.idle_runs(xp, g_x, from_numpy(idle, xp), weight_x, n_groups)
         p50, p95 = K.grouped_quantiles(xp, g_x, from_numpy(util, xp), n_groups, (0.5, 0.95))
-
-        # runs: a new one wherever the GPU or any label changes. Labels are compared
-        # through a 64-bit hash of all of them (no string moves), in the sorted order.
-        change = np.zeros(order.shape[0], dtype=bool)
-        change[starts] = True
-        present = [c for c in _LABELS if frame[c].null_count() < frame.height]
-        if present:
-            digest = frame.select(pl.struct(present).hash(_SEED)).to_series().to_numpy()[order]
-            change[1:] |= digest[1:] != digest[:-1]
-        r_starts = np.flatnonzero(change)
-        sm = _floats(frame["sm_active"], order)
-        eff = np.where(np.isnan(sm), util, sm * 100.0)
-        power = _floats(frame["power_w"], order)
-        w_idle = np.where(idle, weight, 0.0)
-
-        def total(values: np.ndarray) -> np.ndarray:
-            return np.add.reduceat(values, r_starts)
-
-        def peak(values: np.ndarray) -> np.ndarray:
-            return np.fmax.reduceat(values, r_starts)
-
-        run_group = group[r_starts]
-        runs = frame.select(_LABELS)[order[r_starts]].with_columns(
-            keys["host"].gather(run_group),
-            pl.Series("_g", run_group + g_off),
-            pl.Series("_pg", keys["_pg"].to_numpy()[run_group] + p_off),
-            pl.Series("_w", total(weight)),
-            pl.Series("_w_active", total(np.where(idle, 0.0, weight))),
-            pl.Series("_w_idle", total(w_idle)),
-            pl.Series("_util_w", total(np.where(np.isnan(util), 0.0, util * weight))),
-            pl.Series("_eff_w", total(np.where(np.isnan(eff), 0.0, eff * weight))),
-            pl.Series("_sm_sum", total(np.nan_to_num(sm))),
-            pl.Series("_sm_n", total((~np.isnan(sm)).astype(np.int64))),
-            pl.Series("_power_sum", total(np.nan_to_num(power))),
-            pl.Series("_power_n", total((~np.isnan(power)).astype(np.int64))),
-            pl.Series("_mem_peak", peak(_floats(frame["mem_used_mib"], order))).fill_nan(None),
-            pl.Series("_mem_total", peak(_floats(frame["mem_total_mib"], order))).fill_nan(None),
+        pg = keys["_pg"].to_numpy() + p_off
+        self.runs.append(
+            self._runs(frame, order, group, weight, util, idle, keys["host"], pg, g_off)
         )
-        self.runs.append(runs)
         self.gpus.append(
-            keys.drop("_pg").with_columns(
+            keys.select(_GPU_KEY).with_columns(
                 pl.Series("_g", np.arange(n_groups, dtype=np.int64) + g_off),
                 pl.Series("median_interval_s", to_numpy(median)),
                 pl.Series("longest_idle_h", to_numpy(idle_run) / 3600.0),
@@ -415,6 +607,152 @@ class _Accountant:
             self.samples.append(_cells(sorted_keys, group, t_us, util, weight))
         else:
             self.samples.append((frame, order, group, sorted_keys, weight, idle))
+
+    def _runs(
+        self,
+        frame: pl.DataFrame,
+        rows: np.ndarray | None,
+        group: np.ndarray,
+        weight: np.ndarray,
+        util: np.ndarray,
+        idle: np.ndarray,
+        hosts: pl.Series,
+        pg: np.ndarray,
+        g_off: int,
+    ) -> pl.DataFrame:
+        """The runs of ``frame``'s ``rows`` (None: all, in order), grouped by GPU number."""
+        # a new run wherever the GPU or any label changes; labels are compared through a
+        # 64-bit digest of all of them (no string moves), in the accounting order
+        change = np.empty(group.shape[0], dtype=bool)
+        change[0] = True
+        np.not_equal(group[1:], group[:-1], out=change[1:])
+        present = [c for c in _LABELS if frame[c].null_count() < frame.height]
+        if present:
+            digest = _label_digest(frame, present)
+            if rows is not None:
+                digest = digest[rows]
+            change[1:] |= digest[1:] != digest[:-1]
+        r_starts = np.flatnonzero(change)
+        sm = _floats(frame["sm_active"], rows)
+        no_sm = np.isnan(sm)
+        eff = np.where(no_sm, util, sm * 100.0)
+        power = _floats(frame["power_w"], rows)
+        no_power = np.isnan(power)
+
+        def total(values: np.ndarray) -> np.ndarray:
+            return np.add.reduceat(values, r_starts)
+
+        def peak(values: np.ndarray) -> np.ndarray:
+            return np.fmax.reduceat(values, r_starts)
+
+        run_group = group[r_starts]
+        first_rows = r_starts if rows is None else rows[r_starts]
+        w_idle = np.where(idle, weight, 0.0)
+        return frame.select(_LABELS)[first_rows].with_columns(
+            hosts.gather(run_group),
+            pl.Series("_g", run_group + g_off),
+            pl.Series("_pg", pg[run_group]),
+            pl.Series("_w", total(weight)),
+            pl.Series("_w_active", total(weight - w_idle)),
+            pl.Series("_w_idle", total(w_idle)),
+            pl.Series("_util_w", total(np.where(np.isnan(util), 0.0, util * weight))),
+            pl.Series("_eff_w", total(np.where(np.isnan(eff), 0.0, eff * weight))),
+            pl.Series("_sm_sum", total(np.where(no_sm, 0.0, sm))),
+            pl.Series("_sm_n", total((~no_sm).astype(np.int64))),
+            pl.Series("_power_sum", total(np.where(no_power, 0.0, power))),
+            pl.Series("_power_n", total((~no_power).astype(np.int64))),
+            pl.Series("_mem_peak", peak(_floats(frame["mem_used_mib"], rows))).fill_nan(None),
+            pl.Series("_mem_total", peak(_floats(frame["mem_total_mib"], rows))).fill_nan(None),
+        )
+
+    # -- chunks of consecutive samples ---------------------------------------------------
+    def start_chunks(self, coder: _KeyCoder, median: np.ndarray, p50: np.ndarray, p95: np.ndarray) -> None:  # fmt: skip
+        """Account chunks next, with each GPU's median interval and quantiles known."""
+        n = coder.table.height
+        self.coder, self.carry = coder, None
+        self.stats = {
+            "median": median, "p50": p50, "p95": p95,
+            "longest": np.zeros(n), "trailing": np.zeros(n),
+        }  # fmt: skip
+
+    def add_chunk(self, chunk: pl.DataFrame | None, *, final: bool) -> None:
+        """Account the next chunk of samples (``None``: none, only the held-back rows).
+
+        Each GPU's last sample so far is held back to the next chunk, whose first sample
+        of that GPU ends its interval; ``final`` accounts it with the median instead.
+        Raises :class:`_OutOfOrder` when a chunk goes back in time for some GPU.
+        """
+        assert self.coder is not None
+        parts = [f for f in (self.carry, chunk) if f is not None and f.height]
+        if not parts:
+            return
+        n_carry = self.carry.height if self.carry is not None else 0
+        frame = pl.concat(parts, how="vertical_relaxed") if len(parts) > 1 else parts[0]
+        if frame["timestamp"].null_count():  # the carried rows have times: they stay first
+            frame = frame.filter(pl.col("timestamp").is_not_null())
+        if chunk is not None and chunk.height:
+            stamps = chunk["timestamp"]
+            if stamps.null_count() < chunk.height:
+                self.period.append((stamps.min(), stamps.max()))
+        keys = self.coder.table
+        n_groups = keys.height
+        order, group, t_us = _ordered(
+            self.coder.ids(frame), frame["timestamp"].dt.epoch("us").to_numpy(), n_groups
+        )
+        rows = np.arange(frame.height) if order is None else order
+        first = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+        if n_carry and int(np.count_nonzero(rows[first] < n_carry)) != n_carry:
+            raise _OutOfOrder
+        xp = self.xp
+        weight = to_numpy(
+            K.capped_weights(
+                xp, from_numpy(group, xp), from_numpy(t_us, xp),
+                from_numpy(self.stats["median"], xp),
+            )
+        )  # fmt: skip
+        if final:
+            self.carry = None
+        else:  # each GPU's last sample waits for the next chunk to end its interval
+            last = np.r_[group[1:] != group[:-1], True]
+            self.carry = frame[rows[last]]
+            keep = ~last
+            rows, group, t_us, weight = rows[keep], group[keep], t_us[keep], weight[keep]
+        if group.shape[0] == 0:
+            return
+        util = _floats(frame["util_pct"], rows)
+        idle = ~(util >= self.threshold)
+        longest, leading, trailing, full = (
+            to_numpy(p)
+            for p in K.idle_run_parts(
+                xp, from_numpy(group, xp), from_numpy(idle, xp), from_numpy(weight, xp), n_groups
+            )
+        )
+        s = self.stats
+        s["longest"] = np.maximum(np.maximum(s["longest"], longest), s["trailing"] + leading)
+        s["trailing"] = np.where(full, s["trailing"] + leading, trailing)
+        self.runs.append(
+            self._runs(
+                frame, rows, group, weight, util, idle, keys["host"], keys["_pg"].to_numpy(), 0
+            )
+        )
+        self.cell_sums.append(_cell_sums(group, t_us, util, weight))
+
+    def finish_chunks(self) -> None:
+        """Account the held-back samples and build the per-GPU table and chart cells."""
+        self.add_chunk(None, final=True)
+        assert self.coder is not None
+        keys, s = self.coder.table, self.stats
+        self.n_gpus = keys.height
+        self.gpus = [
+            keys.select(*_GPU_KEY, "_g").with_columns(
+                pl.Series("median_interval_s", s["median"]),
+                pl.Series("longest_idle_h", s["longest"] / 3600.0),
+                pl.Series("p50_util_pct", s["p50"]),
+                pl.Series("p95_util_pct", s["p95"]),
+            )
+        ]
+        if self.cell_sums:
+            self.samples = [_cells_frame(keys.select(_GPU_KEY), pl.concat(self.cell_sums))]
 
     def result(self, jobs: Any, started: float, info: Any, params: dict[str, Any]) -> GpuReview:
         if not self.runs:
@@ -453,49 +791,23 @@ class _Accountant:
         )  # fmt: skip
 
 
-def _floats(series: pl.Series, order: np.ndarray) -> np.ndarray:
-    """A numeric column in row ``order`` as float64, nulls as NaN."""
+def _floats(series: pl.Series, order: np.ndarray | None) -> np.ndarray:
+    """A numeric column in row ``order`` (None: as is) as float64, nulls as NaN."""
     if series.dtype != pl.Float64:
         series = series.cast(pl.Float64)
     if series.null_count():
         series = series.fill_null(float("nan"))
-    return np.take(series.to_numpy(), order)
+    values = series.to_numpy()
+    return values if order is None else np.take(values, order)
 
 
-def _group_rows(frame: pl.DataFrame) -> tuple[pl.DataFrame, np.ndarray, np.ndarray]:
-    """The GPUs (MIG instances) in (host, GPU, instance) order, and the rows of each.
-
-    Returns the GPU table (with ``_pg``, a dense id of the physical GPU), the row order
-    that lists every GPU's rows together (in input order within a GPU), and each
-    ordered row's GPU code.
-    """
-    found = (
-        frame.select(_GPU_KEY)
-        .with_row_index("_i")
-        .group_by(_GPU_KEY)
-        .agg(pl.col("_i"))
-        .sort(_GPU_KEY, nulls_last=True)
-    )
-    order = found["_i"].explode().to_numpy().astype(np.int64, copy=False)
-    sizes = found["_i"].list.len().to_numpy()
-    group = np.repeat(np.arange(found.height, dtype=np.int64), sizes)
-    keys = found.drop("_i").with_columns(
-        (pl.struct("host", "gpu").rle_id()).cast(pl.Int64).alias("_pg")
-    )
-    return keys, order, group
-
-
-def _cells(
-    keys: pl.DataFrame, group: np.ndarray, t_us: np.ndarray, util: np.ndarray, weight: np.ndarray
+def _cell_sums(
+    group: np.ndarray, t_us: np.ndarray, util: np.ndarray, weight: np.ndarray
 ) -> pl.DataFrame:
-    """Samples condensed to (GPU, 10-minute cell, 10 % utilization band) for the charts.
-
-    ``util_pct`` is the cell's weighted utilization (readings only), ``_w`` its
-    seconds: the heat map and the distribution come out as from every sample.
-    """
+    """Samples summed per (GPU number, 10-minute cell, 10 % utilization band)."""
     has = ~np.isnan(util)
     band = np.clip(np.floor(np.where(has, util, 0.0) / 10.0) * 10.0, 0.0, 90.0)
-    cells = (
+    return (
         pl.DataFrame(
             {
                 "_gi": group,
@@ -507,37 +819,62 @@ def _cells(
         )
         .group_by("_gi", "_cell", "_band")
         .agg(pl.col("_num").sum(), pl.col("_w").sum())
+    )
+
+
+def _cells_frame(keys: pl.DataFrame, sums: pl.DataFrame) -> pl.DataFrame:
+    """Cell sums (of one or more pieces) as the chart samples of the GPUs in ``keys``.
+
+    ``util_pct`` is the cell's weighted utilization (readings only), ``_w`` its
+    seconds: the heat map and the distribution come out as from every sample.
+    """
+    cells = (
+        sums.group_by("_gi", "_cell", "_band")
+        .agg(pl.col("_num").sum(), pl.col("_w").sum())
         .sort("_gi", "_cell", "_band")
     )
     ident = keys.with_row_index("_gi").with_columns(pl.col("_gi").cast(pl.Int64))
-    return cells.join(ident, on="_gi", how="left").select(
-        pl.col("_cell").cast(pl.Datetime("us", "UTC")).alias("timestamp"),
-        *_GPU_KEY,
-        # a weighted mean of readings in one band lies in it: keep rounding from moving it
-        pl.when(pl.col("_w") > 0)
-        .then(
-            (pl.col("_num") / pl.col("_w")).clip(
-                pl.col("_band"),
-                pl.when(pl.col("_band") < 90.0)
-                .then(pl.col("_band") + 10.0 - 1e-9)
-                .otherwise(100.0),
+    return (
+        cells.with_columns(pl.col("_gi").cast(pl.Int64))
+        .join(ident, on="_gi", how="left")
+        .select(
+            pl.col("_cell").cast(pl.Datetime("us", "UTC")).alias("timestamp"),
+            *_GPU_KEY,
+            # a weighted mean of readings in one band lies in it: keep rounding from moving it
+            pl.when(pl.col("_w") > 0)
+            .then(
+                (pl.col("_num") / pl.col("_w")).clip(
+                    pl.col("_band"),
+                    pl.when(pl.col("_band") < 90.0)
+                    .then(pl.col("_band") + 10.0 - 1e-9)
+                    .otherwise(100.0),
+                )
             )
+            .alias("util_pct"),
+            "_w",
         )
-        .alias("util_pct"),
-        "_w",
     )
+
+
+def _cells(
+    keys: pl.DataFrame, group: np.ndarray, t_us: np.ndarray, util: np.ndarray, weight: np.ndarray
+) -> pl.DataFrame:
+    """Samples condensed to (GPU, 10-minute cell, 10 % utilization band) for the charts."""
+    return _cells_frame(keys, _cell_sums(group, t_us, util, weight))
 
 
 def _samples(
     frame: pl.DataFrame,
-    order: np.ndarray,
+    order: np.ndarray | None,
     group: np.ndarray,
     keys: pl.DataFrame,
     weight: np.ndarray,
     idle: np.ndarray,
 ) -> pl.DataFrame:
     """Every sample in (GPU, time) order with its seconds (``_w``) and idle flag."""
-    rows = frame.drop(*_GPU_KEY)[order]
+    rows = frame.drop(*_GPU_KEY)
+    if order is not None:
+        rows = rows[order]
     ident = keys[group]
     return pl.concat([ident, rows], how="horizontal").with_columns(
         pl.Series("_w", weight), pl.Series("_idle", idle)

@@ -11,9 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "capped_weights",
     "group_bounds",
     "grouped_quantiles",
+    "idle_run_parts",
     "idle_runs",
+    "median_intervals",
     "sample_weights",
     "segment_quantile",
     "segment_quantiles",
@@ -39,6 +42,17 @@ def _group_order(xp: Any, group: Any, values: Any) -> Any:
     by_value = xp.argsort(values, stable=True)
     by_group = xp.argsort(xp.take(group, by_value), stable=True)
     return xp.take(by_value, by_group)
+
+
+def order_statistics(xp: Any, values: Any, ks: list[int]) -> list[float]:
+    """The values at sorted positions ``ks`` of a 1-D array.
+
+    A partial sort (``partition``, linear time) where the namespace has one, as NumPy
+    and CuPy do; a full sort otherwise (the array API standard has no partition).
+    """
+    partition = getattr(xp, "partition", None)
+    part = partition(values, sorted(set(ks))) if partition is not None else xp.sort(values)
+    return [float(part[k]) for k in ks]
 
 
 def segment_quantile(xp: Any, group: Any, values: Any, n_groups: int, q: float) -> Any:
@@ -102,8 +116,8 @@ def _median_interval(xp: Any, group: Any, dt_us: Any, valid: Any, n_groups: int)
             count = hi_row - lo_row - 1  # a GPU's last sample has no interval
             if count <= 0:
                 continue
-            part = xp.sort(dt_us[lo_row : hi_row - 1])
-            out[g] = (float(part[(count - 1) // 2]) + float(part[count // 2])) / 2e6
+            a, b = order_statistics(xp, dt_us[lo_row : hi_row - 1], [(count - 1) // 2, count // 2])
+            out[g] = (a + b) / 2e6
         return xp.asarray(out, dtype=xp.float64)
     if n_groups >= 1 << 23:
         msg = f"{n_groups} GPUs exceed the 8 million the interval sort key can hold"
@@ -127,6 +141,36 @@ def _median_interval(xp: Any, group: Any, dt_us: Any, valid: Any, n_groups: int)
     return xp.where(counts > 0, mid, xp.zeros_like(mid))
 
 
+def _next_intervals(xp: Any, group: Any, t_us: Any) -> tuple[Any, Any]:
+    """Microseconds to the same group's next sample (0 for its last), and which rows have one."""
+    same_next = xp.concat([group[1:] == group[:-1], xp.asarray([False])])
+    t_next = xp.concat([t_us[1:], t_us[-1:]])
+    return xp.where(same_next, t_next - t_us, xp.zeros_like(t_us)), same_next
+
+
+def median_intervals(xp: Any, group: Any, t_us: Any, n_groups: int) -> Any:
+    """Each group's median sampling interval in seconds (0 for fewer than two samples)."""
+    if t_us.shape[0] == 0:
+        return xp.zeros((n_groups,), dtype=xp.float64)
+    dt_us, same_next = _next_intervals(xp, group, t_us)
+    return _median_interval(xp, group, dt_us, same_next, n_groups)
+
+
+def capped_weights(xp: Any, group: Any, t_us: Any, median: Any, *, cap: float = 2.0) -> Any:
+    """Seconds each sample stands for, given every group's median interval (``median[g]``).
+
+    The time until the same group's next sample, capped at ``cap`` times the median;
+    a group's last sample counts the median.
+    """
+    if t_us.shape[0] == 0:
+        return xp.zeros((0,), dtype=xp.float64)
+    dt_us, same_next = _next_intervals(xp, group, t_us)
+    dt = xp.astype(dt_us, xp.float64) / 1e6
+    per_row_median = xp.take(median, xp.astype(group, xp.int64))
+    weight = xp.where(same_next, xp.minimum(dt, cap * per_row_median), per_row_median)
+    return xp.where(xp.isnan(weight), xp.zeros_like(weight), weight)
+
+
 def sample_weights(
     xp: Any, group: Any, t_us: Any, n_groups: int, *, cap: float = 2.0
 ) -> tuple[Any, Any]:
@@ -136,34 +180,41 @@ def sample_weights(
     times that GPU's median interval (a gap in the log is not idle time); a GPU's
     last sample counts its median interval. A GPU with one sample counts zero.
     """
-    n = t_us.shape[0]
-    if n == 0:
-        empty = xp.zeros((0,), dtype=xp.float64)
-        return empty, xp.zeros((n_groups,), dtype=xp.float64)
-    same_next = xp.concat([group[1:] == group[:-1], xp.asarray([False])])
-    t_next = xp.concat([t_us[1:], t_us[-1:]])
-    dt_us = xp.where(same_next, t_next - t_us, xp.zeros_like(t_us))  # exact integer microseconds
-    median = _median_interval(xp, group, dt_us, same_next, n_groups)
-    dt = xp.where(
-        same_next, xp.astype(dt_us, xp.float64) / 1e6, xp.asarray(xp.nan, dtype=xp.float64)
-    )
-    per_row_median = xp.take(median, xp.astype(group, xp.int64))
-    weight = xp.where(same_next, xp.minimum(dt, cap * per_row_median), per_row_median)
-    return xp.where(xp.isnan(weight), xp.zeros_like(weight), weight), median
+    median = median_intervals(xp, group, t_us, n_groups)
+    return capped_weights(xp, group, t_us, median, cap=cap), median
 
 
 def idle_runs(xp: Any, group: Any, idle: Any, weight: Any, n_groups: int) -> Any:
     """Longest stretch of consecutive idle samples per group, in seconds."""
+    return idle_run_parts(xp, group, idle, weight, n_groups)[0]
+
+
+def idle_run_parts(
+    xp: Any, group: Any, idle: Any, weight: Any, n_groups: int
+) -> tuple[Any, Any, Any, Any]:
+    """Per group: the longest idle stretch, the stretch its rows open and close with, and all-idle.
+
+    Returns ``(longest, leading, trailing, full)``: seconds of the longest run of
+    consecutive idle samples, of the run starting at the group's first row and of the
+    run ending at its last row (0 when that row is busy), and whether every row is idle
+    (True for a group without rows). Consecutive pieces of one group's rows combine
+    exactly: ``longest = max(longest_a, longest_b, trailing_a + leading_b)``.
+    """
+    zeros = xp.zeros((n_groups,), dtype=xp.float64)
+    g_starts, g_ends = group_bounds(xp, group, n_groups)
+    present = g_ends > g_starts
     n = idle.shape[0]
     if n == 0:
-        return xp.zeros((n_groups,), dtype=xp.float64)
+        return zeros, zeros, zeros, ~present
+    idle_count = segment_sum(xp, xp.astype(idle, xp.int64), g_starts, g_ends)
+    full = idle_count == (g_ends - g_starts)
     prev_idle = xp.concat([xp.asarray([False]), idle[:-1]])
     prev_same = xp.concat([xp.asarray([False]), group[1:] == group[:-1]])
     starts_run = idle & ~(prev_idle & prev_same)
     run_id = xp.cumulative_sum(xp.astype(starts_run, xp.int64)) - 1
     n_runs = int(xp.sum(xp.astype(starts_run, xp.int64)))
     if n_runs == 0:
-        return xp.zeros((n_groups,), dtype=xp.float64)
+        return zeros, zeros, zeros, full
     # runs are contiguous: sort-free segment sums over the idle rows only
     idle_rows = xp.nonzero(idle)[0]
     rid = xp.take(run_id, idle_rows)
@@ -175,10 +226,19 @@ def idle_runs(xp: Any, group: Any, idle: Any, weight: Any, n_groups: int) -> Any
     order = _group_order(xp, run_group, durations)
     g_sorted = xp.take(run_group, order)
     d_sorted = xp.take(durations, order)
-    g_starts, g_ends = group_bounds(xp, g_sorted, n_groups)
-    has = g_ends > g_starts
-    picked = xp.take(d_sorted, xp.clip(g_ends - 1, 0, max(int(d_sorted.shape[0]) - 1, 0)))
-    return xp.where(has, picked, xp.zeros_like(picked))
+    s_starts, s_ends = group_bounds(xp, g_sorted, n_groups)
+    top = max(int(d_sorted.shape[0]) - 1, 0)
+    picked = xp.take(d_sorted, xp.clip(s_ends - 1, 0, top))
+    longest = xp.where(s_ends > s_starts, picked, zeros)
+    # the runs holding a group's first and last rows, when those rows are idle
+    last_row = n - 1
+    first = xp.clip(g_starts, 0, last_row)
+    final = xp.clip(g_ends - 1, 0, last_row)
+    lead_run = xp.clip(xp.take(run_id, first), 0, n_runs - 1)
+    trail_run = xp.clip(xp.take(run_id, final), 0, n_runs - 1)
+    leading = xp.where(present & xp.take(idle, first), xp.take(durations, lead_run), zeros)
+    trailing = xp.where(present & xp.take(idle, final), xp.take(durations, trail_run), zeros)
+    return longest, leading, trailing, full
 
 
 def grouped_quantiles(
@@ -195,16 +255,19 @@ def grouped_quantiles(
     out = [[float("nan")] * n_groups for _ in qs]
     for g, (lo_row, hi_row) in enumerate(zip(_ints(starts), _ints(ends), strict=True)):
         part = values[lo_row:hi_row]
-        part = xp.sort(part[xp.isfinite(part)])
+        part = part[xp.isfinite(part)]
         last = int(part.shape[0]) - 1
         if last < 0:
             continue
+        los = [int(last * q // 1) for q in qs]
+        wanted = sorted({k for lo in los for k in (lo, min(lo + 1, last))})
+        at = dict(zip(wanted, order_statistics(xp, part, wanted), strict=True))
         for k, q in enumerate(qs):
             virtual = last * q
-            lo = int(virtual // 1)
+            lo = los[k]
             gamma = virtual - lo
-            a = float(part[lo])
-            b = float(part[min(lo + 1, last)])
+            a = at[lo]
+            b = at[min(lo + 1, last)]
             diff = b - a
             out[k][g] = b - diff * (1.0 - gamma) if gamma >= 0.5 else a + diff * gamma
     return [xp.asarray(row, dtype=values.dtype) for row in out]
