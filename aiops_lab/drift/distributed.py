@@ -1,7 +1,8 @@
 """Drift comparisons on Dask DataFrames: per-partition summaries merged in a tree.
 
 :func:`aiops_lab.drift.compare` sends Dask inputs here. The reference (the small side)
-is brought into memory; the current data never is. Every partition of the current
+is brought into memory; the current data never is (only a row sample, for the
+analyses that need rows; see below). Every partition of the current
 data is reduced to a summary of fixed size, summaries are added pairwise-ish in a
 tree (``split_every`` at a time), and the statistics are computed from the root.
 
@@ -47,13 +48,62 @@ Time windows (``window=`` with ``time_column=``, or ``chunk_size=`` in row order
 use the same summaries keyed by window, with a coarser grid (``window_grid``), so
 their bounds are about ``1 / window_grid``; windows carry their own bounds.
 
-Costs: a summary is about ``24 * (grid + window_grid * windows) bytes`` per numeric
-column plus the category counts; workers hold one partition at a time.
+Realized model quality (``prediction_column`` with ``label_column``)
+---------------------------------------------------------------------
+Per window (or overall) and per partition, over the rows whose prediction and label
+are both present, as :func:`aiops_lab.drift.quality.model_quality` counts them:
 
-Not computed on Dask: realized model quality (``prediction_column`` with
-``label_column`` still sets roles and the binary/regression task), ``multivariate``,
-``embeddings`` and ``estimate_quality``; ``chunk_size`` together with ``time_column``
-(it needs a global sort; use ``window=``).
+* regression -- the count and the sums of ``|e|``, ``e**2`` and ``e`` (``e`` =
+  prediction - label): MAE, RMSE and bias equal the in-memory values up to rounding;
+* binary -- the count, the correct decisions (scores thresholded at 0.5) and the sum
+  of labels: accuracy and positive rate as in memory. A window whose labelled
+  predictions are all 0 or 1 gets no AUC, as in memory.
+* binary AUC -- ``P(s+ > s-) + P(s+ = s-) / 2``. Exact while the scores of a window
+  take at most ``window_grid`` distinct values (``grid`` overall): positives and
+  negatives are then counted per distinct score. Otherwise from positives and
+  negatives counted on a grid of reference-score order statistics (per grid value
+  and per open cell between them, as for KS): pairs in different slots, or tied on
+  a grid value, are exact; a pair in the same open cell is unknown and counted 1/2,
+  so ``|auc - auc_exact| <= auc_error = 0.5 * sum_k pos_k * neg_k / (P * N)`` over
+  the open cells ``k``. ``params["dask"]["quality_error_bounds"]`` holds
+  ``auc_error`` per window (0 when exact).
+
+Reference values come from the in-memory reference, exactly as in memory.
+
+Multivariate, embedding and estimated-quality analyses (on a row sample)
+--------------------------------------------------------------------------
+``multivariate``, ``embeddings`` and ``estimate_quality`` need rows, not summaries.
+After the summary pass (which counts the rows per window) every partition draws a
+seeded Bernoulli sample (seed from ``seed`` and the partition's index, so a rerun on
+the same partitions draws the same rows); only the columns these analyses need come
+back to the client, sorted by the time column when there is one, and go to
+:func:`~aiops_lab.drift.deeper.run_deeper` with the parameters ``compare`` uses:
+
+* MMD and the domain classifier test the whole current data: a uniform sample of
+  about ``1.2 * sample_rows`` rows (they use ``sample_rows`` of them, as in memory);
+* reconstruction, embedding drift and ``estimate_quality`` work per window: each
+  window gets about ``1.2 * sample_rows`` rows (rate ``min(1, 1.2 * sample_rows /
+  rows in the window)``; the whole current data when there are no windows). So on
+  Dask the reconstruction error and the CBPE estimate see at most about that many
+  rows per window, where in memory they see all rows: their per-window noise and
+  bands are those of the sample (reference windows are thinned the same way for the
+  reconstruction band). Windows smaller than that are brought back whole, and the
+  results then equal the in-memory ones. With windows of very different sizes, the
+  embedding test of the whole data weights the small windows more.
+
+``params["dask"]["deeper_sample_rows"]`` is the number of rows brought back. These
+analyses need ``window=`` (or no windows): a sample cannot keep ``chunk_size`` row
+chunks, so reconstruction, embeddings and ``estimate_quality`` with ``chunk_size``
+raise :class:`~aiops_lab.errors.ParameterError` (MMD and the classifier run).
+Embedding columns must reach the workers as lists or arrays (Parquet, a pyarrow list
+type, or object columns with ``dataframe.convert-string`` off), not as text.
+
+Costs: a summary is about ``24 * (grid + window_grid * windows) bytes`` per numeric
+column plus the category counts, and about ``56 * (grid + window_grid * windows)``
+bytes for a binary model's AUC; workers hold one partition at a time.
+
+Not computed on Dask: ``chunk_size`` together with ``time_column`` (it needs a global
+sort; use ``window=``).
 """
 
 from __future__ import annotations
@@ -112,6 +162,55 @@ class _Spec:
     time_column: str | None = None
     window: str | None = None
     chunk_size: int | None = None
+    # realized model quality (set when predictions and labels are given)
+    quality: _QualitySpec | None = None
+
+
+@dataclass
+class _QualitySpec:
+    """Realized-quality columns, the task, and the AUC grids (reference score order statistics)."""
+
+    prediction: str
+    label: str
+    task: str
+    grid: np.ndarray  # overall AUC grid
+    window_grid: np.ndarray  # per-window AUC grid
+    cap: int  # distinct scores kept exactly, overall
+    window_cap: int  # the same per window
+
+
+@dataclass
+class _Quality:
+    """Mergeable realized-quality sums of a set of labelled rows (see the module docstring)."""
+
+    n: int  # labelled rows (prediction and label both present)
+    # regression: sum |e|, sum e^2, sum e; binary: correct, sum of labels, scores not 0/1
+    sums: np.ndarray
+    pos: np.ndarray | None = None  # binary: positives per grid slot (as _Summary.slots)
+    neg: np.ndarray | None = None  # binary: negatives per grid slot
+    values: np.ndarray | None = None  # binary: the distinct scores, None once more than ``cap``
+    vpos: np.ndarray | None = None  # positives per distinct score
+    vneg: np.ndarray | None = None  # negatives per distinct score
+    cap: int = 0
+
+    def merge(self, other: _Quality) -> _Quality:
+        """A new summary of both sets of rows (neither input is changed)."""
+        out = _Quality(n=self.n + other.n, sums=self.sums + other.sums, cap=self.cap)
+        if self.pos is None or other.pos is None or self.neg is None or other.neg is None:
+            return out
+        out.pos, out.neg = self.pos + other.pos, self.neg + other.neg
+        exact = [(q.values, q.vpos, q.vneg) for q in (self, other)]
+        if all(v is not None and p is not None and n is not None for v, p, n in exact):
+            values = np.union1d(exact[0][0], exact[1][0])  # type: ignore[arg-type]
+            if values.size <= self.cap:
+                vpos = np.zeros(values.size, dtype=np.int64)
+                vneg = np.zeros(values.size, dtype=np.int64)
+                for v, p, n in exact:
+                    at = np.searchsorted(values, v)  # type: ignore[arg-type]
+                    vpos[at] += p  # type: ignore[arg-type]
+                    vneg[at] += n  # type: ignore[arg-type]
+                out.values, out.vpos, out.vneg = values, vpos, vneg
+        return out
 
 
 @dataclass
@@ -129,6 +228,7 @@ class _Summary:
     mean: np.ndarray  # (C_num,)
     m2: np.ndarray  # (C_num,) sum of squared deviations from the mean
     cats: list[Counter] = field(default_factory=list)  # per categorical column: level -> count
+    quality: _Quality | None = None
 
     def merge(self, other: _Summary) -> _Summary:
         """A new summary of both sets of rows (neither input is changed)."""
@@ -150,7 +250,57 @@ class _Summary:
             mean=mean,
             m2=m2,
             cats=[a + b for a, b in zip(self.cats, other.cats, strict=True)],
+            quality=(
+                self.quality.merge(other.quality)
+                if self.quality is not None and other.quality is not None
+                else self.quality or other.quality
+            ),
         )
+
+
+def _slot_counts(x: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """Counts of sorted ``x`` per slot of grid ``g``: open cell k at 2k, grid value k at 2k+1."""
+    cum = np.empty(2 * g.size + 2, dtype=np.int64)  # values before slot s, s = 0..2G+1
+    cum[0], cum[-1] = 0, x.size
+    cum[1:-1:2] = np.searchsorted(x, g, side="left")  # values < g[k]
+    cum[2:-1:2] = np.searchsorted(x, g, side="right")  # values <= g[k]
+    return np.diff(cum)
+
+
+def _order_statistics(x: np.ndarray, size: int) -> np.ndarray:
+    """About ``size`` evenly spaced order statistics of sorted ``x``, its ends included."""
+    if x.size == 0:
+        return np.empty(0)
+    idx = np.unique(np.round(np.linspace(0, x.size - 1, min(size, x.size))).astype(np.int64))
+    return np.unique(x[idx])
+
+
+def _quality_summary(frame: pl.DataFrame, q: _QualitySpec, grid: np.ndarray, cap: int) -> _Quality:
+    """Reduce the labelled rows of a frame to a :class:`_Quality` (rules of ``model_quality``)."""
+    from aiops_lab.drift.quality import _labeled
+
+    pred, lab = _labeled(frame, q.prediction, q.label)
+    if q.task != "binary":
+        err = pred - lab
+        sums = np.array([np.abs(err).sum(), (err * err).sum(), err.sum()])
+        return _Quality(n=int(lab.size), sums=sums, cap=cap)
+    hard = (pred >= 0.5).astype(np.float64)  # equals pred itself for 0/1 predictions
+    non01 = ~((pred == 0) | (pred == 1))
+    sums = np.array([float(np.sum(hard == lab)), float(lab.sum()), float(non01.sum())])
+    pos, neg = np.sort(pred[lab == 1]), np.sort(pred[lab == 0])
+    out = _Quality(
+        n=int(lab.size),
+        sums=sums,
+        pos=_slot_counts(pos, grid),
+        neg=_slot_counts(neg, grid),
+        cap=cap,
+    )
+    values = np.unique(pred)
+    if values.size <= cap:
+        out.values = values
+        out.vpos = np.searchsorted(pos, values, "right") - np.searchsorted(pos, values, "left")
+        out.vneg = np.searchsorted(neg, values, "right") - np.searchsorted(neg, values, "left")
+    return out
 
 
 def _summarize(frame: pl.DataFrame, spec: _Spec, grids: list[np.ndarray]) -> _Summary:
@@ -183,11 +333,7 @@ def _summarize(frame: pl.DataFrame, spec: _Spec, grids: list[np.ndarray]) -> _Su
             slots.append(np.zeros(1, dtype=np.int64))
             offsets.append(np.zeros(1))
             continue
-        lt = np.searchsorted(x, g, side="left")  # values < g[k]
-        le = np.searchsorted(x, g, side="right")  # values <= g[k]
-        cum = np.empty(2 * n_g + 2, dtype=np.int64)  # values before slot s, s = 0..2G+1
-        cum[0], cum[1:-1:2], cum[2:-1:2], cum[-1] = 0, lt, le, n
-        counts = np.diff(cum)
+        counts = _slot_counts(x, g)
         slots.append(counts)
         # distance of each value in an open interval to its left end (to g[0] below it)
         cell = np.repeat(np.arange(2 * n_g + 1), counts)
@@ -233,6 +379,9 @@ def _partition_summary(part: Any, spec: _Spec, row_offset: int = 0) -> dict[str,
     """Summaries of one partition: the whole of it, and each window in it."""
     frame = _to_polars(part)
     out: dict[str, Any] = {"overall": _summarize(frame, spec, spec.grids), "windows": {}}
+    q = spec.quality
+    if q is not None and spec.window is None and spec.chunk_size is None:
+        out["overall"].quality = _quality_summary(frame, q, q.grid, q.cap)
     if spec.window is not None and spec.time_column is not None:
         ts = _as_datetime(frame[spec.time_column], spec.time_column)
         key = ts.dt.truncate(spec.window)
@@ -242,7 +391,9 @@ def _partition_summary(part: Any, spec: _Spec, row_offset: int = 0) -> dict[str,
         return out
     keyed = frame.with_columns(key.alias("__window__")).filter(pl.col("__window__").is_not_null())
     for (k,), sub in keyed.partition_by("__window__", as_dict=True, include_key=False).items():
-        out["windows"][k] = _summarize(sub, spec, spec.window_grids)
+        out["windows"][k] = s = _summarize(sub, spec, spec.window_grids)
+        if q is not None:
+            s.quality = _quality_summary(sub, q, q.window_grid, q.window_cap)
     return out
 
 
@@ -336,15 +487,7 @@ def _reference(
         edges, std = np.empty((0, bins - 1)), np.zeros(0)
 
     def grids_of(size: int) -> list[np.ndarray]:
-        out = []
-        for i in range(len(num)):
-            n = int(n_valid[i])
-            if n == 0:
-                out.append(np.empty(0))
-                continue
-            idx = np.unique(np.round(np.linspace(0, n - 1, min(size, n))).astype(np.int64))
-            out.append(np.unique(values[i, idx]))
-        return out
+        return [_order_statistics(values[i, : int(n_valid[i])], size) for i in range(len(num))]
 
     spec = _Spec(
         columns=plan.columns, numeric=num, categorical=plan.categorical, edges=edges,
@@ -548,9 +691,11 @@ def compare_dask(
     reference is computed into memory. The computation runs on ``client``, or on the
     scheduler Dask would use (the active ``distributed.Client``, if any). ``grid`` and
     ``window_grid`` set the KS / Wasserstein resolution overall and per window; the
-    error bounds are in ``result.params["dask"]`` (:func:`error_bounds` as a table).
-    The parameters shared with ``compare`` mean the same; see the module docstring for
-    what is not computed on Dask.
+    error bounds are in ``result.params["dask"]`` (:func:`error_bounds` as a table),
+    the AUC's in ``params["dask"]["quality_error_bounds"]``. ``multivariate``,
+    ``embeddings`` and ``estimate_quality`` run on a row sample of about ``1.2 *
+    sample_rows`` rows per window. The parameters shared with ``compare`` mean the
+    same; see the module docstring for what runs on a sample and what is not computed.
     """
     from aiops_lab.backend import backend_info
     from aiops_lab.drift import analysis as A
@@ -566,12 +711,8 @@ def compare_dask(
     for name, value in (("grid", grid), ("window_grid", window_grid), ("split_every", split_every)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 2:
             raise ParameterError(name, "an integer >= 2", value)
-    if multivariate or embeddings or estimate_quality:
-        raise ParameterError(
-            "multivariate", "off for Dask inputs (multivariate, embeddings and estimate_quality "
-            "need row samples)", multivariate or embeddings or estimate_quality,
-            "Run them on a sample: compare(ref, current.sample(frac=...).compute(), ...).",
-        )  # fmt: skip
+    if not isinstance(sample_rows, int) or isinstance(sample_rows, bool) or sample_rows < 50:
+        raise ParameterError("sample_rows", "an integer >= 50", sample_rows)
     if chunk_size is not None and time_column is not None:
         raise ParameterError(
             "chunk_size", "used without `time_column` on Dask inputs (row order)", chunk_size,
@@ -622,13 +763,36 @@ def compare_dask(
     plan = plan_columns(
         ref, meta, columns=columns, categorical=[*(categorical or []), *cat_extra], exclude=exclude
     )
+    roles = {c: "feature" for c in plan.columns}
+    if prediction_column in roles:
+        roles[prediction_column] = "prediction"
+    if label_column in roles:
+        roles[label_column] = "label"
+    deeper = _Deeper.plan(
+        ref, current, plan=plan, roles=roles, multivariate=multivariate, embeddings=embeddings,
+        estimate_quality=estimate_quality, prediction_column=prediction_column,
+        label_column=label_column, task=task_kind, time_column=time_column, chunk_size=chunk_size,
+    )  # fmt: skip
     windowed = window is not None or chunk_size is not None
     prep = _reference(
         ref, plan, bins=bins, min_count=min_count, grid=grid,
         window_grid=window_grid if windowed else None, time_column=time_column, window=window,
         chunk_size=chunk_size,
     )  # fmt: skip
-    needed = list(dict.fromkeys([*plan.columns, *([time_column] if window is not None else [])]))
+    quality_cols: list[str] = []
+    if prediction_column and label_column and task_kind is not None:
+        scores = ref[prediction_column].cast(pl.Float64).drop_nulls().to_numpy()
+        scores = np.sort(scores[np.isfinite(scores)])
+        prep.spec.quality = _QualitySpec(
+            prediction_column, label_column, task_kind, grid=_order_statistics(scores, grid),
+            window_grid=_order_statistics(scores, window_grid), cap=grid, window_cap=window_grid,
+        )  # fmt: skip
+        quality_cols = [prediction_column, label_column]
+    needed = list(
+        dict.fromkeys(
+            [*plan.columns, *quality_cols, *([time_column] if window is not None else [])]
+        )
+    )
     cur = current[needed]
     offsets = None
     if chunk_size is not None:
@@ -645,25 +809,40 @@ def compare_dask(
     prep.levels = [
         sorted(set(prep.summary.cats[i]) | set(cs.cats[i])) for i in range(len(plan.categorical))
     ]
-    params = {
+    params: dict[str, Any] = {
         "columns": plan.columns, "categorical": plan.categorical, "time_column": time_column, "window": window,
         "chunk_size": chunk_size, "alpha": alpha, "correction": correction, "bins": bins, "decide_by": decide_by,
         "threshold": threshold, "min_count": min_count, "null_tolerance": null_tolerance, "prediction_column": prediction_column,
         "label_column": label_column, "task": task_kind, "backend": info.name,
     }  # fmt: skip
-    roles = {c: "feature" for c in plan.columns}
-    if prediction_column in roles:
-        roles[prediction_column] = "prediction"
-    if label_column in roles:
-        roles[label_column] = "label"
     rule = Decision(alpha, correction, decide_by, threshold, null_tolerance)
     overall, bounds = _statistics(prep, prep.summary, cs, prep.spec.grids)
     table = A._table(plan, overall, roles, rule)
     distributions = A._distributions(plan, overall)
-    windows = None
+    windows = quality = quality_bounds = None
     window_bounds: dict[str, list[Any]] = {}
     if windowed:
         windows, window_bounds = _windows(prep, merged["windows"], roles, rule, window, chunk_size, time_column)  # fmt: skip
+    if prep.spec.quality is not None:
+        if windowed:
+            parts = [
+                (start, end, merged["windows"][k].quality, merged["windows"][k].rows)
+                for k, start, end in _window_labels(merged["windows"], window, chunk_size)
+            ]
+        else:
+            parts = [(None, None, cs.quality, cs.rows)]
+        quality, quality_bounds = _quality_table(ref, prep.spec.quality, parts)
+    extras: dict[str, Any] = {}
+    deeper_rows = None
+    if deeper.wanted:
+        extras, deeper_rows = deeper.run(
+            ref, current, merged, window=window, sample_rows=sample_rows, seed=seed,
+            alpha=alpha, correction=correction, backend=backend, progress=progress, client=client,
+        )  # fmt: skip
+        for col in deeper.embeddings:
+            plan.skipped.pop(col, None)
+        params.update(multivariate=deeper.multivariate, embeddings=deeper.embeddings,
+                      estimate_quality=estimate_quality, sample_rows=sample_rows, seed=seed)  # fmt: skip
     params["dask"] = {
         "partitions": int(current.npartitions),
         "grid": grid,
@@ -678,14 +857,14 @@ def compare_dask(
             }
             for i, c in enumerate(plan.numeric)
         },
-        "not_computed": [
-            x for x in ("quality",) if prediction_column and label_column and task_kind
-        ],
+        "quality_error_bounds": quality_bounds,
+        "deeper_sample_rows": deeper_rows,
+        "not_computed": [],
     }
     return DriftResult(
-        table=table, windows=windows, distributions=distributions, quality=None,
+        table=table, windows=windows, distributions=distributions, quality=quality,
         params=params, skipped=plan.skipped, backend=info, elapsed_s=time.perf_counter() - started,
-        n_ref=ref.height, n_cur=cs.rows, extras={},
+        n_ref=ref.height, n_cur=cs.rows, extras=extras,
     )  # fmt: skip
 
 
@@ -704,15 +883,9 @@ def _windows(
     if not summaries:
         what = f"window={window!r} over {time_column!r}" if window else f"chunk_size={chunk_size}"
         raise EmptyInputError(f"{what} yields no rows (is the time column all null?).")
-    keys = sorted(summaries)
-    if window is not None:
-        ends = pl.Series(keys).dt.offset_by(window).to_list()
-        labels = list(zip(keys, ends, strict=True))
-    else:
-        labels = [(k * chunk_size, k * chunk_size + summaries[k].rows) for k in keys]
     parts = []
     rec: dict[str, list[Any]] = {k: [] for k in ("window_start", "column", "ks_error", "ks_upper", "ks_p_lower", "wasserstein_error")}  # fmt: skip
-    for key, (start, end) in zip(keys, labels, strict=True):
+    for key, start, end in _window_labels(summaries, window, chunk_size):
         stats, bounds = _statistics(
             prep, prep.window_summary, summaries[key], prep.spec.window_grids
         )
@@ -728,6 +901,287 @@ def _windows(
     frame = pl.concat(parts, how="vertical_relaxed")
     lead = ["window_start", "window_end"]
     return frame.select(lead + [c for c in frame.columns if c not in lead]), rec
+
+
+def _window_labels(
+    summaries: dict[Any, Any], window: str | None, chunk_size: int | None
+) -> list[tuple[Any, Any, Any]]:
+    """``(key, window_start, window_end)`` per window in time (row) order, as in memory."""
+    keys = sorted(summaries)
+    if window is not None:
+        ends = pl.Series(keys).dt.offset_by(window).to_list()
+        return list(zip(keys, keys, ends, strict=True))
+    assert chunk_size is not None
+    return [(k, k * chunk_size, k * chunk_size + summaries[k].rows) for k in keys]
+
+
+# -- realized model quality from summaries ----------------------------------------------------
+def _auc(q: _Quality) -> tuple[float, float]:
+    """AUC (ties count 1/2) and ``auc_error`` from a binary quality summary.
+
+    From the exact distinct scores when they were kept (error 0); else from the grid
+    slots, where pairs in one open cell count 1/2 and add 1/2 each to the error bound.
+    """
+    exact = q.values is not None
+    pos = np.asarray(q.vpos if exact else q.pos, dtype=np.float64)
+    neg = np.asarray(q.vneg if exact else q.neg, dtype=np.float64)
+    pairs = pos.sum() * neg.sum()
+    if pairs == 0:
+        return math.nan, math.nan
+    tied = pos * neg
+    auc = (pos @ (np.cumsum(neg) - neg) + 0.5 * tied.sum()) / pairs
+    return float(auc), 0.0 if exact else float(0.5 * tied[0::2].sum() / pairs)
+
+
+def _quality_scores(q: _Quality | None, task: str) -> tuple[dict[str, float], float]:
+    """The metrics of ``quality._scores`` from a summary, and the AUC error bound."""
+    from aiops_lab.drift.quality import METRICS
+
+    if q is None or q.n == 0:
+        return dict.fromkeys(METRICS[task], math.nan), math.nan
+    n, s = q.n, q.sums
+    if task != "binary":
+        return {"mae": s[0] / n, "rmse": math.sqrt(s[1] / n), "bias": s[2] / n}, math.nan
+    auc, err = _auc(q) if s[2] > 0 else (math.nan, math.nan)  # 0/1 predictions: no AUC
+    return {"auc": auc, "accuracy": s[0] / n, "positive_rate": s[1] / n}, err
+
+
+def _quality_table(
+    ref: pl.DataFrame, q: _QualitySpec, parts: list[tuple[Any, Any, _Quality | None, int]]
+) -> tuple[pl.DataFrame, dict[str, list[Any]] | None]:
+    """The long table of ``quality.model_quality``, and the AUC error bounds per window."""
+    from aiops_lab.drift.quality import _labeled, _scores
+
+    ref_scores = _scores(np, *_labeled(ref, q.prediction, q.label), q.task)
+    keys = ("window_start", "window_end", "metric", "value", "reference_value", "n_labeled", "n_rows")  # fmt: skip
+    rows: dict[str, list[Any]] = {k: [] for k in keys}
+    bounds: dict[str, list[Any]] = {"window_start": [], "window_end": [], "auc_error": []}
+    for start, end, summary, n_rows in parts:
+        scores, err = _quality_scores(summary, q.task)
+        for metric, value in scores.items():
+            ref_value = ref_scores[metric]
+            for key, v in zip(keys, (
+                start, end, metric, None if math.isnan(value) else float(value),
+                None if math.isnan(ref_value) else ref_value,
+                summary.n if summary is not None else 0, int(n_rows),
+            ), strict=True):  # fmt: skip
+                rows[key].append(v)
+        bounds["window_start"].append(start)
+        bounds["window_end"].append(end)
+        bounds["auc_error"].append(err)
+    return pl.DataFrame(rows, strict=False), bounds if q.task == "binary" else None
+
+
+# -- the deeper analyses, on a row sample -----------------------------------------------------
+#: analyses of the whole current data (they get a uniform sample); the others go per window
+_WHOLE = ("mmd", "classifier")
+
+
+@dataclass
+class _Sampling:
+    """What every partition needs to draw its share of the row sample."""
+
+    columns: list[str]
+    time_column: str | None
+    window: str | None
+    seed: int
+    uniform_rate: float  # every row with this probability (0: no uniform sample needed)
+    window_keys: np.ndarray | None  # window starts, microseconds since the epoch, sorted
+    window_rates: np.ndarray | None  # the rate of each of those windows
+
+
+def _partition_sample(part: Any, s: _Sampling, index: int) -> pl.DataFrame:
+    """A seeded Bernoulli sample of one partition, flagged by the sample(s) each row is in."""
+    frame = _to_polars(part).select(s.columns)
+    if s.time_column is not None:
+        frame = frame.with_columns(_as_datetime(frame[s.time_column], s.time_column))
+    u = np.random.default_rng([s.seed, 1, index]).random(frame.height)
+    uniform = u < s.uniform_rate
+    per_window = uniform
+    if s.window_keys is not None and s.window_rates is not None and s.time_column is not None:
+        key = frame[s.time_column].dt.truncate(s.window or "").dt.epoch("us")
+        valid = key.is_not_null().to_numpy()
+        k = key.fill_null(0).to_numpy()
+        at = np.minimum(np.searchsorted(s.window_keys, k), s.window_keys.size - 1)
+        hit = valid & (s.window_keys[at] == k)
+        per_window = u < np.where(hit, s.window_rates[at], 0.0)
+    keep = uniform | per_window
+    return frame.filter(pl.Series(keep)).with_columns(
+        pl.Series("__uniform__", uniform[keep]), pl.Series("__per_window__", per_window[keep])
+    )
+
+
+def _draw_sample(current: Any, s: _Sampling, client: Any) -> pl.DataFrame:
+    import dask
+
+    node = dask.delayed(s, pure=True, traverse=False)
+    draw = dask.delayed(_partition_sample, pure=True)
+    jobs = [draw(p, node, i) for i, p in enumerate(current[s.columns].to_delayed())]
+    got = client.gather(client.compute(jobs)) if client is not None else dask.compute(*jobs)
+    frames = [f for f in got if f.height] or list(got[:1])
+    return pl.concat(frames, how="vertical_relaxed")
+
+
+def _thin_windows(
+    frame: pl.DataFrame, time_column: str, window: str, target: float, seed: int
+) -> pl.DataFrame:
+    """Each time window of ``frame`` thinned to about ``target`` rows (rows without a time kept)."""
+    n = frame.select(pl.len().over(pl.col(time_column).dt.truncate(window))).to_series()
+    rate = np.minimum(1.0, target / n.cast(pl.Float64).to_numpy())
+    rate[frame[time_column].is_null().to_numpy()] = 1.0
+    u = np.random.default_rng([seed, 0, 0]).random(frame.height)
+    return frame.filter(pl.Series(u < rate))
+
+
+@dataclass
+class _Deeper:
+    """``multivariate`` / ``embeddings`` / ``estimate_quality`` on Dask: checked, then sampled."""
+
+    features: list[str]
+    numeric: list[str]
+    multivariate: list[str]
+    embeddings: list[str]  # candidates before the sample; the tested columns after it
+    requested_embeddings: Any
+    estimate_quality: bool
+    prediction_column: str | None
+    label_column: str | None
+    task: str | None
+    time_column: str | None
+    chunk_size: int | None
+
+    @property
+    def wanted(self) -> bool:
+        return bool(self.multivariate or self.embeddings or self.estimate_quality)
+
+    @classmethod
+    def plan(
+        cls, ref: pl.DataFrame, current: Any, *, plan: Any, roles: dict[str, str],
+        multivariate: Any, embeddings: Any, estimate_quality: bool, prediction_column: str | None,
+        label_column: str | None, task: str | None, time_column: str | None, chunk_size: int | None,
+    ) -> _Deeper:  # fmt: skip
+        """Check the request before any pass over the data (the checks of ``run_deeper``)."""
+        from aiops_lab.drift.deeper import resolve_multivariate
+
+        joint = resolve_multivariate(multivariate)
+        features = [c for c in plan.columns if roles[c] == "feature"]
+        numeric = [c for c in plan.numeric if c in features]
+        if estimate_quality and (task != "binary" or not prediction_column or not label_column):
+            raise ParameterError(
+                "estimate_quality",
+                "a binary classifier's score in `prediction_column` and its `label_column`",
+                estimate_quality,
+            )
+        if joint and not features:
+            raise InputError("multivariate= needs feature columns, and none is left to test.")
+        if "mmd" in joint and not numeric:
+            raise InputError(
+                "The MMD test needs numeric feature columns; none was found. "
+                "Use multivariate=['classifier'] for categorical data."
+            )
+        emb = _embedding_candidates(ref, current, embeddings)
+        per_window = [*(["reconstruction"] if "reconstruction" in joint else []),
+                      *(["embeddings"] if emb else []), *(["estimate_quality"] if estimate_quality else [])]  # fmt: skip
+        if chunk_size is not None and per_window:
+            raise ParameterError(
+                "chunk_size", "window= with time_column= (or no windows) when "
+                + ", ".join(per_window) + " run on Dask inputs", chunk_size,
+                "They run on a row sample drawn on the workers, which cannot keep row chunks; "
+                "use window=, or run them in memory on a sample.",
+            )  # fmt: skip
+        return cls(
+            features, numeric, joint, emb, embeddings, estimate_quality, prediction_column,
+            label_column, task, time_column, chunk_size,
+        )  # fmt: skip
+
+    def run(
+        self, ref: pl.DataFrame, current: Any, merged: dict[str, Any], *, window: str | None,
+        sample_rows: int, seed: int, alpha: float, correction: str, backend: str | None,
+        progress: bool | None, client: Any,
+    ) -> tuple[dict[str, Any], int]:  # fmt: skip
+        """Draw the sample(s) on the workers and run ``run_deeper`` on them; ``(extras, rows)``."""
+        from aiops_lab.drift.deeper import embedding_columns, run_deeper
+
+        time_column = self.time_column
+        target = 1.2 * sample_rows
+        whole = [m for m in self.multivariate if m in _WHOLE]
+        per_window = (
+            "reconstruction" in self.multivariate or self.embeddings or self.estimate_quality
+        )
+        columns = [
+            *(self.features if self.multivariate else []), *self.embeddings,
+            *([self.prediction_column, self.label_column] if self.estimate_quality else []),
+            *([time_column] if time_column else []),
+        ]  # fmt: skip
+        keys = rates = None
+        if per_window and window is not None:
+            labels = _window_labels(merged["windows"], window, None)
+            keys = pl.Series([k for k, *_ in labels]).dt.epoch("us").to_numpy()
+            rates = np.array([min(1.0, target / merged["windows"][k].rows) for k, *_ in labels])
+        sampling = _Sampling(
+            columns=list(dict.fromkeys(c for c in columns if c)), time_column=time_column,
+            window=window, seed=seed,
+            uniform_rate=min(1.0, target / merged["overall"].rows) if whole or (per_window and keys is None) else 0.0,
+            window_keys=keys, window_rates=rates,
+        )  # fmt: skip
+        sample = _draw_sample(current, sampling, client)
+        if time_column is not None:
+            sample = sample.sort(time_column, maintain_order=True)
+        flags = ["__uniform__", "__per_window__"]
+        uniform = sample.filter(pl.col("__uniform__")).drop(flags)
+        windowed = sample.filter(pl.col("__per_window__")).drop(flags)
+        if self.embeddings:
+            self.embeddings = embedding_columns(ref, windowed, self.requested_embeddings)
+
+        def deeper(
+            reference: pl.DataFrame, rows: pl.DataFrame, joint: list[str], emb: list[str], est: bool
+        ) -> dict[str, Any]:
+            return run_deeper(
+                reference, rows, features=self.features, numeric=self.numeric, multivariate=joint,
+                embeddings=emb, estimate_quality=est, prediction_column=self.prediction_column,
+                label_column=self.label_column, task=self.task, time_column=time_column,
+                window=window, chunk_size=self.chunk_size, rows=sample_rows, alpha=alpha,
+                correction=correction, seed=seed, backend=backend, progress=progress,
+            )  # fmt: skip
+
+        out: dict[str, Any] = {}
+        if whole:
+            out.update(deeper(ref, uniform, whole, [], False))
+        if "reconstruction" in self.multivariate:
+            ref_r = ref
+            if window is not None and time_column is not None and time_column in ref.columns:
+                # reference windows thinned like the current ones, so the band matches their noise
+                ref_r = _thin_windows(ref, time_column, window, target, seed)
+            out.update(deeper(ref_r, windowed, ["reconstruction"], [], False))
+        if self.embeddings or self.estimate_quality:
+            out.update(deeper(ref, windowed, [], self.embeddings, self.estimate_quality))
+        return out, int(sample.height)
+
+
+def _embedding_candidates(ref: pl.DataFrame, current: Any, embeddings: Any) -> list[str]:
+    """Embedding columns to bring back (the dtype check follows on the sample itself)."""
+    from aiops_lab.drift.deeper import embedding_columns
+
+    if embeddings is None:
+        return []
+    cur_columns = list(current.columns)
+    if embeddings == "auto":
+        names = [c for c, t in ref.schema.items() if isinstance(t, (pl.List, pl.Array)) and c in cur_columns]  # fmt: skip
+    else:
+        names = [embeddings] if isinstance(embeddings, str) else list(embeddings)
+        embedding_columns(ref, ref, names)  # present in, and a list/array column of, the reference
+    for c in names:
+        if c not in cur_columns:
+            raise ColumnNotFoundError(c, "the current data (from `embeddings=`)", cur_columns)
+        dtype = str(current.dtypes[c])
+        if dtype.startswith(("string", "large_string", "str")):
+            msg = (
+                f"Embedding column {c!r} of the Dask data has type {dtype}: Dask turned its "
+                "vectors into text (dataframe.convert-string). Read the data from Parquet, give "
+                "the column a pyarrow list type (pd.ArrowDtype(pa.list_(pa.float64()))), or build "
+                'the frame inside dask.config.set({"dataframe.convert-string": False}).'
+            )
+            raise InputError(msg)
+    return names
 
 
 def error_bounds(result: Any, *, windows: bool = False) -> pl.DataFrame:
