@@ -9,10 +9,13 @@ Needs NumPy, SciPy, pytest and CuPy; not polars, altair or mlflow. When
 1. Runs ``pytest tests/test_drift_kernels.py tests/test_gpu_kernels.py -q -k "not import_without"`` (the kernel
    tests, parametrized over numpy / array_api_strict / cupy) and reports the outcome
    per namespace.
-2. Times the kernels alone on the same data, NumPy vs CuPy: ``sort_sample``,
+2. Times the drift kernels alone on the same data, NumPy vs CuPy: ``sort_sample``,
    ``quantile_edges``, ``bin_counts``, ``std``, ``ks_wasserstein`` and ``divergences``
    for a reference and a current sample of N rows x ``--cols`` columns, then the KS
    p-values on the host; checks that CuPy's results equal NumPy's.
+3. Times the GPU review's accounting kernels (``sample_weights``, ``idle_run_parts``,
+   ``grouped_quantiles``) on ``--review-rows`` samples of 64 GPUs, NumPy vs CuPy, and
+   checks that the results agree.
 
 Without CuPy or a working GPU it says so and exits 0 (after running the tests on the
 CPU namespaces). Exit status 1 means a test failed or CuPy disagreed with NumPy.
@@ -390,6 +393,48 @@ def benchmark(cupy: Any, gpu: str, rows_list: list[int], cols: int, repeat: int,
     return all(r[-1] for r in rows)
 
 
+def review_kernels(cupy: Any, n: int, repeat: int) -> bool:
+    """The GPU review's accounting kernels on ``n`` samples of 64 GPUs: NumPy vs CuPy."""
+    import array_api_compat.cupy as cxp
+    import array_api_compat.numpy as nxp
+
+    from aiops_lab.gpu import kernels as G
+
+    rng = np.random.default_rng(5)
+    n_gpus = 64
+    interval = rng.choice([1.0, 2.0, 5.0, 10.0, 30.0], n_gpus)
+    share = (1 / interval) / (1 / interval).sum()
+    sizes = np.maximum(np.floor(share * n).astype(np.int64), 2)
+    group = np.repeat(np.arange(n_gpus), sizes)
+    step = interval[group] * rng.uniform(0.95, 1.05, group.size)
+    step[rng.random(group.size) < 5e-4] *= 50.0  # gaps
+    t_us = np.round(np.cumsum(step) * 1e6).astype(np.int64)
+    util = np.round(rng.uniform(0, 100, group.size))
+    idle = util < 5.0
+
+    def run(xp: Any, g: Any, t: Any, u: Any, i: Any) -> list[Any]:
+        w, median = G.sample_weights(xp, g, t, n_gpus)
+        parts = G.idle_run_parts(xp, g, i, w, n_gpus)
+        q50, q95 = G.grouped_quantiles(xp, g, u, n_gpus, (0.5, 0.95))
+        return [w, median, *parts, q50, q95]
+
+    sync = cupy.cuda.Device().synchronize
+    t_np, res_np = best(partial(run, nxp, group, t_us, util, idle), 1, lambda: None)
+    dev = [cxp.asarray(a) for a in (group, t_us, util, idle)]
+    run(cxp, *dev)  # compile
+    t_gpu, res_gpu = best(partial(run, cxp, *dev), repeat, sync)
+    res_gpu = [cupy.asnumpy(a) for a in res_gpu]
+    good = all(
+        np.allclose(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64), rtol=1e-12, equal_nan=True)
+        for a, b in zip(res_np, res_gpu, strict=True)
+    )  # fmt: skip
+    say(f"\nGPU review kernels, {group.size:,} samples of {n_gpus} GPUs "
+        "(weights + idle runs + p50/p95 per GPU):")  # fmt: skip
+    say(f"  numpy {t_np:.3f} s, cupy {t_gpu:.4f} s ({t_np / t_gpu:.1f}x); "
+        f"results agree: {'yes' if good else 'NO'}")  # fmt: skip
+    return good
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000, 5_000_000])
@@ -397,6 +442,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="CuPy runs per size (best is kept)")
     parser.add_argument("--cpu-repeat", type=int, default=2, help="NumPy runs per size")
     parser.add_argument("--skip-tests", action="store_true")
+    parser.add_argument("--review-rows", type=int, default=10_000_000)
     args = parser.parse_args(argv)
 
     say(f"python {platform.python_version()} on {platform.platform()}; numpy {np.__version__}")
@@ -419,6 +465,8 @@ def main(argv: list[str] | None = None) -> int:
         say("No benchmark: array_api_compat is missing.")
         return 1
     bench_ok = benchmark(cupy, gpu, sorted(args.rows), args.cols, args.repeat, args.cpu_repeat)
+    if args.review_rows:
+        bench_ok &= review_kernels(cupy, args.review_rows, args.repeat)
     say(f"\nkernel tests: {'passed' if tests_ok else 'FAILED'}; "
         f"CuPy equals NumPy: {'yes' if bench_ok else 'NO'}")  # fmt: skip
     return 0 if tests_ok and bench_ok else 1

@@ -588,9 +588,7 @@ class _Accountant:
         idle_run = K.idle_runs(xp, g_x, from_numpy(idle, xp), weight_x, n_groups)
         p50, p95 = K.grouped_quantiles(xp, g_x, from_numpy(util, xp), n_groups, (0.5, 0.95))
         pg = keys["_pg"].to_numpy() + p_off
-        self.runs.append(
-            self._runs(frame, order, group, weight, util, idle, keys["host"], pg, g_off)
-        )
+        self.runs.append(self._runs(frame, order, group, weight, keys["host"], pg, g_off))
         self.gpus.append(
             keys.select(_GPU_KEY).with_columns(
                 pl.Series("_g", np.arange(n_groups, dtype=np.int64) + g_off),
@@ -614,13 +612,16 @@ class _Accountant:
         rows: np.ndarray | None,
         group: np.ndarray,
         weight: np.ndarray,
-        util: np.ndarray,
-        idle: np.ndarray,
         hosts: pl.Series,
         pg: np.ndarray,
         g_off: int,
     ) -> pl.DataFrame:
-        """The runs of ``frame``'s ``rows`` (None: all, in order), grouped by GPU number."""
+        """The runs of ``frame``'s ``rows`` (None: every row, already in order).
+
+        ``group`` and ``weight`` are in accounting order (``rows``). Runs are found in
+        that order; their sums are taken in the frame's own order (every row tagged with
+        its run), so no value column is reordered.
+        """
         # a new run wherever the GPU or any label changes; labels are compared through a
         # 64-bit digest of all of them (no string moves), in the accounting order
         change = np.empty(group.shape[0], dtype=bool)
@@ -633,36 +634,52 @@ class _Accountant:
                 digest = digest[rows]
             change[1:] |= digest[1:] != digest[:-1]
         r_starts = np.flatnonzero(change)
-        sm = _floats(frame["sm_active"], rows)
-        no_sm = np.isnan(sm)
-        eff = np.where(no_sm, util, sm * 100.0)
-        power = _floats(frame["power_w"], rows)
-        no_power = np.isnan(power)
-
-        def total(values: np.ndarray) -> np.ndarray:
-            return np.add.reduceat(values, r_starts)
-
-        def peak(values: np.ndarray) -> np.ndarray:
-            return np.fmax.reduceat(values, r_starts)
-
+        n_runs = r_starts.shape[0]
+        run_sorted = np.cumsum(change, dtype=np.int64) - 1
+        if rows is None:
+            run_of, w_of = run_sorted, weight
+        else:  # rows not accounted now form one more run, dropped below
+            run_of = np.full(frame.height, n_runs, dtype=np.int64)
+            run_of[rows] = run_sorted
+            w_of = np.zeros(frame.height)
+            w_of[rows] = weight
+        util = pl.col("util_pct").cast(pl.Float64).fill_nan(None)
+        sm = pl.col("sm_active").cast(pl.Float64).fill_nan(None)
+        power = pl.col("power_w").cast(pl.Float64).fill_nan(None)
+        w = pl.col("_w")
+        busy = (util >= self.threshold).fill_null(False)  # no reading counts as idle
+        sums = (
+            frame.select("util_pct", "sm_active", "power_w", "mem_used_mib", "mem_total_mib")
+            .with_columns(pl.Series("_r", run_of), pl.Series("_w", w_of))
+            .group_by("_r")
+            .agg(
+                w.sum().alias("_w"),
+                pl.when(busy).then(0.0).otherwise(w).sum().alias("_w_idle"),
+                (util * w).sum().alias("_util_w"),
+                (pl.coalesce(sm * 100.0, util) * w).sum().alias("_eff_w"),
+                sm.sum().alias("_sm_sum"),
+                sm.count().cast(pl.Int64).alias("_sm_n"),
+                power.sum().alias("_power_sum"),
+                power.count().cast(pl.Int64).alias("_power_n"),
+                pl.col("mem_used_mib").cast(pl.Float64).fill_nan(None).max().alias("_mem_peak"),
+                pl.col("mem_total_mib").cast(pl.Float64).fill_nan(None).max().alias("_mem_total"),
+            )
+            .filter(pl.col("_r") < n_runs)
+            .sort("_r")
+            .drop("_r")
+        )
         run_group = group[r_starts]
         first_rows = r_starts if rows is None else rows[r_starts]
-        w_idle = np.where(idle, weight, 0.0)
-        return frame.select(_LABELS)[first_rows].with_columns(
-            hosts.gather(run_group),
-            pl.Series("_g", run_group + g_off),
-            pl.Series("_pg", pg[run_group]),
-            pl.Series("_w", total(weight)),
-            pl.Series("_w_active", total(weight - w_idle)),
-            pl.Series("_w_idle", total(w_idle)),
-            pl.Series("_util_w", total(np.where(np.isnan(util), 0.0, util * weight))),
-            pl.Series("_eff_w", total(np.where(np.isnan(eff), 0.0, eff * weight))),
-            pl.Series("_sm_sum", total(np.where(no_sm, 0.0, sm))),
-            pl.Series("_sm_n", total((~no_sm).astype(np.int64))),
-            pl.Series("_power_sum", total(np.where(no_power, 0.0, power))),
-            pl.Series("_power_n", total((~no_power).astype(np.int64))),
-            pl.Series("_mem_peak", peak(_floats(frame["mem_used_mib"], rows))).fill_nan(None),
-            pl.Series("_mem_total", peak(_floats(frame["mem_total_mib"], rows))).fill_nan(None),
+        return pl.concat(
+            [
+                frame.select(_LABELS)[first_rows].with_columns(
+                    hosts.gather(run_group),
+                    pl.Series("_g", run_group + g_off),
+                    pl.Series("_pg", pg[run_group]),
+                ),
+                sums.with_columns((pl.col("_w") - pl.col("_w_idle")).alias("_w_active")),
+            ],
+            how="horizontal",
         )
 
     # -- chunks of consecutive samples ---------------------------------------------------
@@ -731,9 +748,7 @@ class _Accountant:
         s["longest"] = np.maximum(np.maximum(s["longest"], longest), s["trailing"] + leading)
         s["trailing"] = np.where(full, s["trailing"] + leading, trailing)
         self.runs.append(
-            self._runs(
-                frame, rows, group, weight, util, idle, keys["host"], keys["_pg"].to_numpy(), 0
-            )
+            self._runs(frame, rows, group, weight, keys["host"], keys["_pg"].to_numpy(), 0)
         )
         self.cell_sums.append(_cell_sums(group, t_us, util, weight))
 

@@ -144,8 +144,8 @@ def _median_interval(xp: Any, group: Any, dt_us: Any, valid: Any, n_groups: int)
 def _next_intervals(xp: Any, group: Any, t_us: Any) -> tuple[Any, Any]:
     """Microseconds to the same group's next sample (0 for its last), and which rows have one."""
     same_next = xp.concat([group[1:] == group[:-1], xp.asarray([False])])
-    t_next = xp.concat([t_us[1:], t_us[-1:]])
-    return xp.where(same_next, t_next - t_us, xp.zeros_like(t_us)), same_next
+    dt_us = xp.concat([t_us[1:] - t_us[:-1], xp.zeros((1,), dtype=t_us.dtype)])
+    return xp.where(same_next, dt_us, xp.zeros((), dtype=t_us.dtype)), same_next
 
 
 def median_intervals(xp: Any, group: Any, t_us: Any, n_groups: int) -> Any:
@@ -154,6 +154,12 @@ def median_intervals(xp: Any, group: Any, t_us: Any, n_groups: int) -> Any:
         return xp.zeros((n_groups,), dtype=xp.float64)
     dt_us, same_next = _next_intervals(xp, group, t_us)
     return _median_interval(xp, group, dt_us, same_next, n_groups)
+
+
+def _capped(xp: Any, group: Any, dt_us: Any, same_next: Any, median: Any, cap: float) -> Any:
+    per_row_median = xp.take(median, xp.astype(group, xp.int64))
+    dt = xp.astype(dt_us, xp.float64) / 1e6
+    return xp.where(same_next, xp.minimum(dt, cap * per_row_median), per_row_median)
 
 
 def capped_weights(xp: Any, group: Any, t_us: Any, median: Any, *, cap: float = 2.0) -> Any:
@@ -165,10 +171,7 @@ def capped_weights(xp: Any, group: Any, t_us: Any, median: Any, *, cap: float = 
     if t_us.shape[0] == 0:
         return xp.zeros((0,), dtype=xp.float64)
     dt_us, same_next = _next_intervals(xp, group, t_us)
-    dt = xp.astype(dt_us, xp.float64) / 1e6
-    per_row_median = xp.take(median, xp.astype(group, xp.int64))
-    weight = xp.where(same_next, xp.minimum(dt, cap * per_row_median), per_row_median)
-    return xp.where(xp.isnan(weight), xp.zeros_like(weight), weight)
+    return _capped(xp, group, dt_us, same_next, median, cap)
 
 
 def sample_weights(
@@ -180,8 +183,11 @@ def sample_weights(
     times that GPU's median interval (a gap in the log is not idle time); a GPU's
     last sample counts its median interval. A GPU with one sample counts zero.
     """
-    median = median_intervals(xp, group, t_us, n_groups)
-    return capped_weights(xp, group, t_us, median, cap=cap), median
+    if t_us.shape[0] == 0:
+        return xp.zeros((0,), dtype=xp.float64), xp.zeros((n_groups,), dtype=xp.float64)
+    dt_us, same_next = _next_intervals(xp, group, t_us)
+    median = _median_interval(xp, group, dt_us, same_next, n_groups)
+    return _capped(xp, group, dt_us, same_next, median, cap), median
 
 
 def idle_runs(xp: Any, group: Any, idle: Any, weight: Any, n_groups: int) -> Any:
