@@ -48,62 +48,24 @@ Time windows (``window=`` with ``time_column=``, or ``chunk_size=`` in row order
 use the same summaries keyed by window, with a coarser grid (``window_grid``), so
 their bounds are about ``1 / window_grid``; windows carry their own bounds.
 
-Realized model quality (``prediction_column`` with ``label_column``)
----------------------------------------------------------------------
-Per window (or overall) and per partition, over the rows whose prediction and label
-are both present, as :func:`aiops_lab.drift.quality.model_quality` counts them:
+The rest of a Dask comparison lives in the modules beside this one:
 
-* regression -- the count and the sums of ``|e|``, ``e**2`` and ``e`` (``e`` =
-  prediction - label): MAE, RMSE and bias equal the in-memory values up to rounding;
-* binary -- the count, the correct decisions (scores thresholded at 0.5) and the sum
-  of labels: accuracy and positive rate as in memory. A window whose labelled
-  predictions are all 0 or 1 gets no AUC, as in memory.
-* binary AUC -- ``P(s+ > s-) + P(s+ = s-) / 2``. Exact while the scores of a window
-  take at most ``window_grid`` distinct values (``grid`` overall): positives and
-  negatives are then counted per distinct score. Otherwise from positives and
-  negatives counted on a grid of reference-score order statistics (per grid value
-  and per open cell between them, as for KS): pairs in different slots, or tied on
-  a grid value, are exact; a pair in the same open cell is unknown and counted 1/2,
-  so ``|auc - auc_exact| <= auc_error = 0.5 * sum_k pos_k * neg_k / (P * N)`` over
-  the open cells ``k``. ``params["dask"]["quality_error_bounds"]`` holds
-  ``auc_error`` per window (0 when exact).
-
-Reference values come from the in-memory reference, exactly as in memory.
-
-Multivariate, embedding and estimated-quality analyses (on a row sample)
---------------------------------------------------------------------------
-``multivariate``, ``embeddings`` and ``estimate_quality`` need rows, not summaries.
-After the summary pass (which counts the rows per window) every partition draws a
-seeded Bernoulli sample (seed from ``seed`` and the partition's index, so a rerun on
-the same partitions draws the same rows); only the columns these analyses need come
-back to the client, sorted by the time column when there is one, and go to
-:func:`~aiops_lab.drift.deeper.run_deeper` with the parameters ``compare`` uses:
-
-* MMD and the domain classifier test the whole current data: a uniform sample of
-  about ``1.2 * sample_rows`` rows (they use ``sample_rows`` of them, as in memory);
-* reconstruction, embedding drift and ``estimate_quality`` work per window: each
-  window gets about ``1.2 * sample_rows`` rows (rate ``min(1, 1.2 * sample_rows /
-  rows in the window)``; the whole current data when there are no windows). So on
-  Dask the reconstruction error and the CBPE estimate see at most about that many
-  rows per window, where in memory they see all rows: their per-window noise and
-  bands are those of the sample (reference windows are thinned the same way for the
-  reconstruction band). Windows smaller than that are brought back whole, and the
-  results then equal the in-memory ones. With windows of very different sizes, the
-  embedding test of the whole data weights the small windows more.
-
-``params["dask"]["deeper_sample_rows"]`` is the number of rows brought back. These
-analyses need ``window=`` (or no windows): a sample cannot keep ``chunk_size`` row
-chunks, so reconstruction, embeddings and ``estimate_quality`` with ``chunk_size``
-raise :class:`~aiops_lab.errors.ParameterError` (MMD and the classifier run).
-Embedding columns must reach the workers as lists or arrays (Parquet, a pyarrow list
-type, or object columns with ``dataframe.convert-string`` off), not as text.
+* realized model quality (``prediction_column`` with ``label_column``), summarized in
+  the same pass: MAE, RMSE, bias, accuracy and positive rate exact up to rounding, the
+  AUC within a reported ``auc_error`` -- :mod:`aiops_lab.drift.distributed_quality`;
+* ``multivariate``, ``embeddings`` and ``estimate_quality``, on a seeded row sample
+  drawn on the workers after the summary pass (about ``1.2 * sample_rows`` rows per
+  window) -- :mod:`aiops_lab.drift.distributed_sample`;
+* a partition read as polars, counts on a grid of reference order statistics, the
+  windows in order -- :mod:`aiops_lab.drift.distributed_partition`.
 
 Costs: a summary is about ``24 * (grid + window_grid * windows) bytes`` per numeric
 column plus the category counts, and about ``56 * (grid + window_grid * windows)``
 bytes for a binary model's AUC; workers hold one partition at a time.
 
 Not computed on Dask: ``chunk_size`` together with ``time_column`` (it needs a global
-sort; use ``window=``).
+sort; use ``window=``); reconstruction, embeddings and ``estimate_quality`` with
+``chunk_size`` (see :mod:`aiops_lab.drift.distributed_sample`).
 """
 
 from __future__ import annotations
@@ -119,6 +81,20 @@ import numpy as np
 import polars as pl
 
 from aiops_lab.drift import kernels as K
+from aiops_lab.drift.distributed_partition import (
+    _as_datetime,
+    _order_statistics,
+    _slot_counts,
+    _to_polars,
+    _window_labels,
+)
+from aiops_lab.drift.distributed_quality import (
+    _Quality,
+    _quality_summary,
+    _quality_table,
+    _QualitySpec,
+)
+from aiops_lab.drift.distributed_sample import _Deeper
 from aiops_lab.drift.sources import null_counts, numeric_matrix, sorted_numeric
 from aiops_lab.errors import ColumnNotFoundError, EmptyInputError, InputError, ParameterError
 
@@ -167,53 +143,6 @@ class _Spec:
 
 
 @dataclass
-class _QualitySpec:
-    """Realized-quality columns, the task, and the AUC grids (reference score order statistics)."""
-
-    prediction: str
-    label: str
-    task: str
-    grid: np.ndarray  # overall AUC grid
-    window_grid: np.ndarray  # per-window AUC grid
-    cap: int  # distinct scores kept exactly, overall
-    window_cap: int  # the same per window
-
-
-@dataclass
-class _Quality:
-    """Mergeable realized-quality sums of a set of labelled rows (see the module docstring)."""
-
-    n: int  # labelled rows (prediction and label both present)
-    # regression: sum |e|, sum e^2, sum e; binary: correct, sum of labels, scores not 0/1
-    sums: np.ndarray
-    pos: np.ndarray | None = None  # binary: positives per grid slot (as _Summary.slots)
-    neg: np.ndarray | None = None  # binary: negatives per grid slot
-    values: np.ndarray | None = None  # binary: the distinct scores, None once more than ``cap``
-    vpos: np.ndarray | None = None  # positives per distinct score
-    vneg: np.ndarray | None = None  # negatives per distinct score
-    cap: int = 0
-
-    def merge(self, other: _Quality) -> _Quality:
-        """A new summary of both sets of rows (neither input is changed)."""
-        out = _Quality(n=self.n + other.n, sums=self.sums + other.sums, cap=self.cap)
-        if self.pos is None or other.pos is None or self.neg is None or other.neg is None:
-            return out
-        out.pos, out.neg = self.pos + other.pos, self.neg + other.neg
-        exact = [(q.values, q.vpos, q.vneg) for q in (self, other)]
-        if all(v is not None and p is not None and n is not None for v, p, n in exact):
-            values = np.union1d(exact[0][0], exact[1][0])  # type: ignore[arg-type]
-            if values.size <= self.cap:
-                vpos = np.zeros(values.size, dtype=np.int64)
-                vneg = np.zeros(values.size, dtype=np.int64)
-                for v, p, n in exact:
-                    at = np.searchsorted(values, v)  # type: ignore[arg-type]
-                    vpos[at] += p  # type: ignore[arg-type]
-                    vneg[at] += n  # type: ignore[arg-type]
-                out.values, out.vpos, out.vneg = values, vpos, vneg
-        return out
-
-
-@dataclass
 class _Summary:
     """Mergeable per-column summaries of a set of rows (see the module docstring)."""
 
@@ -256,51 +185,6 @@ class _Summary:
                 else self.quality or other.quality
             ),
         )
-
-
-def _slot_counts(x: np.ndarray, g: np.ndarray) -> np.ndarray:
-    """Counts of sorted ``x`` per slot of grid ``g``: open cell k at 2k, grid value k at 2k+1."""
-    cum = np.empty(2 * g.size + 2, dtype=np.int64)  # values before slot s, s = 0..2G+1
-    cum[0], cum[-1] = 0, x.size
-    cum[1:-1:2] = np.searchsorted(x, g, side="left")  # values < g[k]
-    cum[2:-1:2] = np.searchsorted(x, g, side="right")  # values <= g[k]
-    return np.diff(cum)
-
-
-def _order_statistics(x: np.ndarray, size: int) -> np.ndarray:
-    """About ``size`` evenly spaced order statistics of sorted ``x``, its ends included."""
-    if x.size == 0:
-        return np.empty(0)
-    idx = np.unique(np.round(np.linspace(0, x.size - 1, min(size, x.size))).astype(np.int64))
-    return np.unique(x[idx])
-
-
-def _quality_summary(frame: pl.DataFrame, q: _QualitySpec, grid: np.ndarray, cap: int) -> _Quality:
-    """Reduce the labelled rows of a frame to a :class:`_Quality` (rules of ``model_quality``)."""
-    from aiops_lab.drift.quality import _labeled
-
-    pred, lab = _labeled(frame, q.prediction, q.label)
-    if q.task != "binary":
-        err = pred - lab
-        sums = np.array([np.abs(err).sum(), (err * err).sum(), err.sum()])
-        return _Quality(n=int(lab.size), sums=sums, cap=cap)
-    hard = (pred >= 0.5).astype(np.float64)  # equals pred itself for 0/1 predictions
-    non01 = ~((pred == 0) | (pred == 1))
-    sums = np.array([float(np.sum(hard == lab)), float(lab.sum()), float(non01.sum())])
-    pos, neg = np.sort(pred[lab == 1]), np.sort(pred[lab == 0])
-    out = _Quality(
-        n=int(lab.size),
-        sums=sums,
-        pos=_slot_counts(pos, grid),
-        neg=_slot_counts(neg, grid),
-        cap=cap,
-    )
-    values = np.unique(pred)
-    if values.size <= cap:
-        out.values = values
-        out.vpos = np.searchsorted(pos, values, "right") - np.searchsorted(pos, values, "left")
-        out.vneg = np.searchsorted(neg, values, "right") - np.searchsorted(neg, values, "left")
-    return out
 
 
 def _summarize(frame: pl.DataFrame, spec: _Spec, grids: list[np.ndarray]) -> _Summary:
@@ -350,29 +234,6 @@ def _summarize(frame: pl.DataFrame, spec: _Spec, grids: list[np.ndarray]) -> _Su
         rows=frame.height, nulls=null_counts(frame, spec.columns), n_valid=n_valid, below=below,
         slots=slots, offsets=offsets, lo=lo, hi=hi, mean=mean, m2=m2, cats=cats,
     )  # fmt: skip
-
-
-def _to_polars(part: Any) -> pl.DataFrame:
-    """A partition (pandas, cuDF, pyarrow or polars) as a polars frame."""
-    if isinstance(part, pl.DataFrame):
-        return part
-    if not type(part).__module__.startswith("pandas") and hasattr(part, "to_pandas"):
-        part = part.to_pandas()  # cuDF partitions (dask-cudf)
-    return pl.from_pandas(part)
-
-
-def _as_datetime(series: pl.Series, column: str) -> pl.Series:
-    """The time column as Datetime, as the in-memory path prepares it."""
-    dtype = series.dtype
-    if dtype == pl.Date:
-        return series.cast(pl.Datetime("us"))
-    if dtype == pl.Utf8:
-        try:
-            return series.str.to_datetime(time_zone="UTC")
-        except Exception as exc:
-            msg = f"Time column {column!r} of the current data holds strings that are not ISO timestamps ({exc})."
-            raise InputError(msg) from exc
-    return series
 
 
 def _partition_summary(part: Any, spec: _Spec, row_offset: int = 0) -> dict[str, Any]:
@@ -695,7 +556,8 @@ def compare_dask(
     the AUC's in ``params["dask"]["quality_error_bounds"]``. ``multivariate``,
     ``embeddings`` and ``estimate_quality`` run on a row sample of about ``1.2 *
     sample_rows`` rows per window. The parameters shared with ``compare`` mean the
-    same; see the module docstring for what runs on a sample and what is not computed.
+    same; see :mod:`aiops_lab.drift.distributed_sample` for what runs on a sample and
+    the module docstring for what is not computed.
     """
     from aiops_lab.backend import backend_info
     from aiops_lab.drift import analysis as A
@@ -901,287 +763,6 @@ def _windows(
     frame = pl.concat(parts, how="vertical_relaxed")
     lead = ["window_start", "window_end"]
     return frame.select(lead + [c for c in frame.columns if c not in lead]), rec
-
-
-def _window_labels(
-    summaries: dict[Any, Any], window: str | None, chunk_size: int | None
-) -> list[tuple[Any, Any, Any]]:
-    """``(key, window_start, window_end)`` per window in time (row) order, as in memory."""
-    keys = sorted(summaries)
-    if window is not None:
-        ends = pl.Series(keys).dt.offset_by(window).to_list()
-        return list(zip(keys, keys, ends, strict=True))
-    assert chunk_size is not None
-    return [(k, k * chunk_size, k * chunk_size + summaries[k].rows) for k in keys]
-
-
-# -- realized model quality from summaries ----------------------------------------------------
-def _auc(q: _Quality) -> tuple[float, float]:
-    """AUC (ties count 1/2) and ``auc_error`` from a binary quality summary.
-
-    From the exact distinct scores when they were kept (error 0); else from the grid
-    slots, where pairs in one open cell count 1/2 and add 1/2 each to the error bound.
-    """
-    exact = q.values is not None
-    pos = np.asarray(q.vpos if exact else q.pos, dtype=np.float64)
-    neg = np.asarray(q.vneg if exact else q.neg, dtype=np.float64)
-    pairs = pos.sum() * neg.sum()
-    if pairs == 0:
-        return math.nan, math.nan
-    tied = pos * neg
-    auc = (pos @ (np.cumsum(neg) - neg) + 0.5 * tied.sum()) / pairs
-    return float(auc), 0.0 if exact else float(0.5 * tied[0::2].sum() / pairs)
-
-
-def _quality_scores(q: _Quality | None, task: str) -> tuple[dict[str, float], float]:
-    """The metrics of ``quality._scores`` from a summary, and the AUC error bound."""
-    from aiops_lab.drift.quality import METRICS
-
-    if q is None or q.n == 0:
-        return dict.fromkeys(METRICS[task], math.nan), math.nan
-    n, s = q.n, q.sums
-    if task != "binary":
-        return {"mae": s[0] / n, "rmse": math.sqrt(s[1] / n), "bias": s[2] / n}, math.nan
-    auc, err = _auc(q) if s[2] > 0 else (math.nan, math.nan)  # 0/1 predictions: no AUC
-    return {"auc": auc, "accuracy": s[0] / n, "positive_rate": s[1] / n}, err
-
-
-def _quality_table(
-    ref: pl.DataFrame, q: _QualitySpec, parts: list[tuple[Any, Any, _Quality | None, int]]
-) -> tuple[pl.DataFrame, dict[str, list[Any]] | None]:
-    """The long table of ``quality.model_quality``, and the AUC error bounds per window."""
-    from aiops_lab.drift.quality import _labeled, _scores
-
-    ref_scores = _scores(np, *_labeled(ref, q.prediction, q.label), q.task)
-    keys = ("window_start", "window_end", "metric", "value", "reference_value", "n_labeled", "n_rows")  # fmt: skip
-    rows: dict[str, list[Any]] = {k: [] for k in keys}
-    bounds: dict[str, list[Any]] = {"window_start": [], "window_end": [], "auc_error": []}
-    for start, end, summary, n_rows in parts:
-        scores, err = _quality_scores(summary, q.task)
-        for metric, value in scores.items():
-            ref_value = ref_scores[metric]
-            for key, v in zip(keys, (
-                start, end, metric, None if math.isnan(value) else float(value),
-                None if math.isnan(ref_value) else ref_value,
-                summary.n if summary is not None else 0, int(n_rows),
-            ), strict=True):  # fmt: skip
-                rows[key].append(v)
-        bounds["window_start"].append(start)
-        bounds["window_end"].append(end)
-        bounds["auc_error"].append(err)
-    return pl.DataFrame(rows, strict=False), bounds if q.task == "binary" else None
-
-
-# -- the deeper analyses, on a row sample -----------------------------------------------------
-#: analyses of the whole current data (they get a uniform sample); the others go per window
-_WHOLE = ("mmd", "classifier")
-
-
-@dataclass
-class _Sampling:
-    """What every partition needs to draw its share of the row sample."""
-
-    columns: list[str]
-    time_column: str | None
-    window: str | None
-    seed: int
-    uniform_rate: float  # every row with this probability (0: no uniform sample needed)
-    window_keys: np.ndarray | None  # window starts, microseconds since the epoch, sorted
-    window_rates: np.ndarray | None  # the rate of each of those windows
-
-
-def _partition_sample(part: Any, s: _Sampling, index: int) -> pl.DataFrame:
-    """A seeded Bernoulli sample of one partition, flagged by the sample(s) each row is in."""
-    frame = _to_polars(part).select(s.columns)
-    if s.time_column is not None:
-        frame = frame.with_columns(_as_datetime(frame[s.time_column], s.time_column))
-    u = np.random.default_rng([s.seed, 1, index]).random(frame.height)
-    uniform = u < s.uniform_rate
-    per_window = uniform
-    if s.window_keys is not None and s.window_rates is not None and s.time_column is not None:
-        key = frame[s.time_column].dt.truncate(s.window or "").dt.epoch("us")
-        valid = key.is_not_null().to_numpy()
-        k = key.fill_null(0).to_numpy()
-        at = np.minimum(np.searchsorted(s.window_keys, k), s.window_keys.size - 1)
-        hit = valid & (s.window_keys[at] == k)
-        per_window = u < np.where(hit, s.window_rates[at], 0.0)
-    keep = uniform | per_window
-    return frame.filter(pl.Series(keep)).with_columns(
-        pl.Series("__uniform__", uniform[keep]), pl.Series("__per_window__", per_window[keep])
-    )
-
-
-def _draw_sample(current: Any, s: _Sampling, client: Any) -> pl.DataFrame:
-    import dask
-
-    node = dask.delayed(s, pure=True, traverse=False)
-    draw = dask.delayed(_partition_sample, pure=True)
-    jobs = [draw(p, node, i) for i, p in enumerate(current[s.columns].to_delayed())]
-    got = client.gather(client.compute(jobs)) if client is not None else dask.compute(*jobs)
-    frames = [f for f in got if f.height] or list(got[:1])
-    return pl.concat(frames, how="vertical_relaxed")
-
-
-def _thin_windows(
-    frame: pl.DataFrame, time_column: str, window: str, target: float, seed: int
-) -> pl.DataFrame:
-    """Each time window of ``frame`` thinned to about ``target`` rows (rows without a time kept)."""
-    n = frame.select(pl.len().over(pl.col(time_column).dt.truncate(window))).to_series()
-    rate = np.minimum(1.0, target / n.cast(pl.Float64).to_numpy())
-    rate[frame[time_column].is_null().to_numpy()] = 1.0
-    u = np.random.default_rng([seed, 0, 0]).random(frame.height)
-    return frame.filter(pl.Series(u < rate))
-
-
-@dataclass
-class _Deeper:
-    """``multivariate`` / ``embeddings`` / ``estimate_quality`` on Dask: checked, then sampled."""
-
-    features: list[str]
-    numeric: list[str]
-    multivariate: list[str]
-    embeddings: list[str]  # candidates before the sample; the tested columns after it
-    requested_embeddings: Any
-    estimate_quality: bool
-    prediction_column: str | None
-    label_column: str | None
-    task: str | None
-    time_column: str | None
-    chunk_size: int | None
-
-    @property
-    def wanted(self) -> bool:
-        return bool(self.multivariate or self.embeddings or self.estimate_quality)
-
-    @classmethod
-    def plan(
-        cls, ref: pl.DataFrame, current: Any, *, plan: Any, roles: dict[str, str],
-        multivariate: Any, embeddings: Any, estimate_quality: bool, prediction_column: str | None,
-        label_column: str | None, task: str | None, time_column: str | None, chunk_size: int | None,
-    ) -> _Deeper:  # fmt: skip
-        """Check the request before any pass over the data (the checks of ``run_deeper``)."""
-        from aiops_lab.drift.deeper import resolve_multivariate
-
-        joint = resolve_multivariate(multivariate)
-        features = [c for c in plan.columns if roles[c] == "feature"]
-        numeric = [c for c in plan.numeric if c in features]
-        if estimate_quality and (task != "binary" or not prediction_column or not label_column):
-            raise ParameterError(
-                "estimate_quality",
-                "a binary classifier's score in `prediction_column` and its `label_column`",
-                estimate_quality,
-            )
-        if joint and not features:
-            raise InputError("multivariate= needs feature columns, and none is left to test.")
-        if "mmd" in joint and not numeric:
-            raise InputError(
-                "The MMD test needs numeric feature columns; none was found. "
-                "Use multivariate=['classifier'] for categorical data."
-            )
-        emb = _embedding_candidates(ref, current, embeddings)
-        per_window = [*(["reconstruction"] if "reconstruction" in joint else []),
-                      *(["embeddings"] if emb else []), *(["estimate_quality"] if estimate_quality else [])]  # fmt: skip
-        if chunk_size is not None and per_window:
-            raise ParameterError(
-                "chunk_size", "window= with time_column= (or no windows) when "
-                + ", ".join(per_window) + " run on Dask inputs", chunk_size,
-                "They run on a row sample drawn on the workers, which cannot keep row chunks; "
-                "use window=, or run them in memory on a sample.",
-            )  # fmt: skip
-        return cls(
-            features, numeric, joint, emb, embeddings, estimate_quality, prediction_column,
-            label_column, task, time_column, chunk_size,
-        )  # fmt: skip
-
-    def run(
-        self, ref: pl.DataFrame, current: Any, merged: dict[str, Any], *, window: str | None,
-        sample_rows: int, seed: int, alpha: float, correction: str, backend: str | None,
-        progress: bool | None, client: Any,
-    ) -> tuple[dict[str, Any], int]:  # fmt: skip
-        """Draw the sample(s) on the workers and run ``run_deeper`` on them; ``(extras, rows)``."""
-        from aiops_lab.drift.deeper import embedding_columns, run_deeper
-
-        time_column = self.time_column
-        target = 1.2 * sample_rows
-        whole = [m for m in self.multivariate if m in _WHOLE]
-        per_window = (
-            "reconstruction" in self.multivariate or self.embeddings or self.estimate_quality
-        )
-        columns = [
-            *(self.features if self.multivariate else []), *self.embeddings,
-            *([self.prediction_column, self.label_column] if self.estimate_quality else []),
-            *([time_column] if time_column else []),
-        ]  # fmt: skip
-        keys = rates = None
-        if per_window and window is not None:
-            labels = _window_labels(merged["windows"], window, None)
-            keys = pl.Series([k for k, *_ in labels]).dt.epoch("us").to_numpy()
-            rates = np.array([min(1.0, target / merged["windows"][k].rows) for k, *_ in labels])
-        sampling = _Sampling(
-            columns=list(dict.fromkeys(c for c in columns if c)), time_column=time_column,
-            window=window, seed=seed,
-            uniform_rate=min(1.0, target / merged["overall"].rows) if whole or (per_window and keys is None) else 0.0,
-            window_keys=keys, window_rates=rates,
-        )  # fmt: skip
-        sample = _draw_sample(current, sampling, client)
-        if time_column is not None:
-            sample = sample.sort(time_column, maintain_order=True)
-        flags = ["__uniform__", "__per_window__"]
-        uniform = sample.filter(pl.col("__uniform__")).drop(flags)
-        windowed = sample.filter(pl.col("__per_window__")).drop(flags)
-        if self.embeddings:
-            self.embeddings = embedding_columns(ref, windowed, self.requested_embeddings)
-
-        def deeper(
-            reference: pl.DataFrame, rows: pl.DataFrame, joint: list[str], emb: list[str], est: bool
-        ) -> dict[str, Any]:
-            return run_deeper(
-                reference, rows, features=self.features, numeric=self.numeric, multivariate=joint,
-                embeddings=emb, estimate_quality=est, prediction_column=self.prediction_column,
-                label_column=self.label_column, task=self.task, time_column=time_column,
-                window=window, chunk_size=self.chunk_size, rows=sample_rows, alpha=alpha,
-                correction=correction, seed=seed, backend=backend, progress=progress,
-            )  # fmt: skip
-
-        out: dict[str, Any] = {}
-        if whole:
-            out.update(deeper(ref, uniform, whole, [], False))
-        if "reconstruction" in self.multivariate:
-            ref_r = ref
-            if window is not None and time_column is not None and time_column in ref.columns:
-                # reference windows thinned like the current ones, so the band matches their noise
-                ref_r = _thin_windows(ref, time_column, window, target, seed)
-            out.update(deeper(ref_r, windowed, ["reconstruction"], [], False))
-        if self.embeddings or self.estimate_quality:
-            out.update(deeper(ref, windowed, [], self.embeddings, self.estimate_quality))
-        return out, int(sample.height)
-
-
-def _embedding_candidates(ref: pl.DataFrame, current: Any, embeddings: Any) -> list[str]:
-    """Embedding columns to bring back (the dtype check follows on the sample itself)."""
-    from aiops_lab.drift.deeper import embedding_columns
-
-    if embeddings is None:
-        return []
-    cur_columns = list(current.columns)
-    if embeddings == "auto":
-        names = [c for c, t in ref.schema.items() if isinstance(t, (pl.List, pl.Array)) and c in cur_columns]  # fmt: skip
-    else:
-        names = [embeddings] if isinstance(embeddings, str) else list(embeddings)
-        embedding_columns(ref, ref, names)  # present in, and a list/array column of, the reference
-    for c in names:
-        if c not in cur_columns:
-            raise ColumnNotFoundError(c, "the current data (from `embeddings=`)", cur_columns)
-        dtype = str(current.dtypes[c])
-        if dtype.startswith(("string", "large_string", "str")):
-            msg = (
-                f"Embedding column {c!r} of the Dask data has type {dtype}: Dask turned its "
-                "vectors into text (dataframe.convert-string). Read the data from Parquet, give "
-                "the column a pyarrow list type (pd.ArrowDtype(pa.list_(pa.float64()))), or build "
-                'the frame inside dask.config.set({"dataframe.convert-string": False}).'
-            )
-            raise InputError(msg)
-    return names
 
 
 def error_bounds(result: Any, *, windows: bool = False) -> pl.DataFrame:
