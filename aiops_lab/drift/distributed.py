@@ -11,7 +11,9 @@ What a partition summary holds, per column:
 * rows and missing values (null, and NaN for floats) -- exact;
 * finite values below each reference-quantile bin edge (PSI / Jensen-Shannon /
   Hellinger / L-inf) -- exact;
-* category counts (chi-square and the category divergences) -- exact;
+* category counts (chi-square and the category divergences) -- exact, the categories
+  named as in memory even where pandas made an integer column float (see
+  :mod:`aiops_lab.drift.distributed_partition`);
 * min, max, mean and second central moment (Chan's merge) -- exact up to rounding;
 * for KS and Wasserstein: counts on a fine grid made of reference values (the
   reference's ``grid`` evenly spaced order statistics, its minimum and maximum
@@ -83,6 +85,10 @@ import polars as pl
 from aiops_lab.drift import kernels as K
 from aiops_lab.drift.distributed_partition import (
     _as_datetime,
+    _category_counts,
+    _category_naming,
+    _category_strings,
+    _int_like,
     _order_statistics,
     _slot_counts,
     _to_polars,
@@ -140,6 +146,8 @@ class _Spec:
     chunk_size: int | None = None
     # realized model quality (set when predictions and labels are given)
     quality: _QualitySpec | None = None
+    # per categorical column: the reference's dtype (how its values are named as categories)
+    cat_dtypes: list[pl.DataType] = field(default_factory=list)
 
 
 @dataclass
@@ -156,7 +164,8 @@ class _Summary:
     hi: np.ndarray  # (C_num,) max of finite values (-inf when none)
     mean: np.ndarray  # (C_num,)
     m2: np.ndarray  # (C_num,) sum of squared deviations from the mean
-    cats: list[Counter] = field(default_factory=list)  # per categorical column: level -> count
+    # per categorical column: level -> count (numbers until _name_categories names them)
+    cats: list[Counter] = field(default_factory=list)
     quality: _Quality | None = None
 
     def merge(self, other: _Summary) -> _Summary:
@@ -226,14 +235,28 @@ def _summarize(frame: pl.DataFrame, spec: _Spec, grids: list[np.ndarray]) -> _Su
         xo = x[open_]
         dist = np.where(k > 0, xo - g[np.maximum(k - 1, 0)], g[0] - xo)
         offsets.append(np.bincount(k, weights=dist, minlength=n_g + 1))
-    cats = []
-    for c in spec.categorical:
-        counts = frame.select(pl.col(c).cast(pl.Utf8).drop_nulls().value_counts()).unnest(c)
-        cats.append(Counter(dict(zip(counts[c].to_list(), counts["count"].to_list(), strict=True))))
+    cats = [
+        _category_counts(frame[c], dtype)
+        for c, dtype in zip(spec.categorical, spec.cat_dtypes, strict=True)
+    ]
     return _Summary(
         rows=frame.height, nulls=null_counts(frame, spec.columns), n_valid=n_valid, below=below,
         slots=slots, offsets=offsets, lo=lo, hi=hi, mean=mean, m2=m2, cats=cats,
     )  # fmt: skip
+
+
+def _name_categories(summaries: Sequence[_Summary | None], root: _Summary, spec: _Spec) -> None:
+    """Key the category counts of ``summaries`` by the strings the in-memory path uses.
+
+    ``root`` (the summary of all the rows) decides per column whether numbers are named
+    as the reference's integer / boolean dtype names them or as floats, so every window
+    names them alike (see :mod:`aiops_lab.drift.distributed_partition`).
+    """
+    for i, dtype in enumerate(spec.cat_dtypes):
+        naming = _category_naming(root.cats[i], dtype)
+        for s in summaries:
+            if s is not None:
+                s.cats[i] = _category_strings(s.cats[i], dtype, naming)
 
 
 def _partition_summary(part: Any, spec: _Spec, row_offset: int = 0) -> dict[str, Any]:
@@ -354,9 +377,11 @@ def _reference(
         columns=plan.columns, numeric=num, categorical=plan.categorical, edges=edges,
         grids=grids_of(grid), window_grids=grids_of(window_grid) if window_grid else None,
         time_column=time_column, window=window, chunk_size=chunk_size,
+        cat_dtypes=[ref.schema[c] for c in plan.categorical],
     )  # fmt: skip
     summary = _summarize(ref, spec, spec.grids)
     window_summary = _summarize(ref, spec, spec.window_grids) if window_grid else None
+    _name_categories([summary, window_summary], summary, spec)
     return _Reference(plan, spec, std, summary, window_summary, [], min_count)
 
 
@@ -610,7 +635,9 @@ def compare_dask(
         task_kind = resolve_task(ref, meta, label_column, prediction_column, task)
     else:  # dtype checks on the schema; the values from one pass over two columns
         task_kind = resolve_task(ref, meta, label_column, prediction_column, "binary" if task == "auto" else task)  # fmt: skip
-        pred_01 = meta.schema[prediction_column] == pl.Boolean or meta.schema[prediction_column].is_integer()  # fmt: skip
+        # an integer prediction with missing values is float64 in pandas partitions: 0/1 as in memory
+        pred_type = meta.schema[prediction_column]
+        pred_01 = _int_like(pred_type) or (pred_type.is_float() and _int_like(ref.schema[prediction_column]))  # fmt: skip
         label_01, cur_pred_binary = _binary_flags(
             current, label_column, prediction_column if pred_01 else None, client
         )
@@ -667,6 +694,7 @@ def compare_dask(
     cs = merged["overall"]
     if cs.rows == 0:
         raise EmptyInputError("The current data has no rows; a drift comparison needs rows on both sides.")  # fmt: skip
+    _name_categories([cs, *merged["windows"].values()], cs, prep.spec)
     # categories: the union of both sides, sorted as strings (as category_codes does)
     prep.levels = [
         sorted(set(prep.summary.cats[i]) | set(cs.cats[i])) for i in range(len(plan.categorical))

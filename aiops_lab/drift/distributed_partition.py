@@ -6,10 +6,23 @@ of reference order statistics (the KS / Wasserstein grid of
 :mod:`aiops_lab.drift.distributed` and the AUC grid of
 :mod:`aiops_lab.drift.distributed_quality`), and the windows of a set of summaries in
 time (row) order, as :mod:`aiops_lab.drift.distributed_sample` needs them too.
+
+It also names the categories of a partition as the in-memory path names them
+(:func:`aiops_lab.drift.sources.category_codes` casts the values to strings): pandas
+turns an integer column with missing values into float64 (a boolean one into object,
+which Dask then makes strings), so a label ``0``/``1`` would count as ``"0.0"``/``"1.0"``
+(``"True"``/``"False"``) where memory has ``"0"``/``"1"`` (``"true"``/``"false"``).
+Where the reference column is an integer or boolean, :func:`_category_counts` counts
+the values of a numeric partition as numbers, and :func:`_category_strings` names them
+once every partition is in: as the reference's dtype names them when every value is a
+whole number it holds (NaN then counts as missing only, as a null does), else as
+float64 names them, as an in-memory float column would be named.
 """
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -25,6 +38,92 @@ def _to_polars(part: Any) -> pl.DataFrame:
     if not type(part).__module__.startswith("pandas") and hasattr(part, "to_pandas"):
         part = part.to_pandas()  # cuDF partitions (dask-cudf)
     return pl.from_pandas(part)
+
+
+def _int_like(dtype: pl.DataType) -> bool:
+    return dtype == pl.Boolean or dtype.is_integer()
+
+
+def _value_counts(series: pl.Series) -> Counter:
+    counts = series.alias("v").value_counts()
+    return Counter(dict(zip(counts["v"].to_list(), counts["count"].to_list(), strict=True)))
+
+
+def _category_counts(series: pl.Series, ref_dtype: pl.DataType) -> Counter:
+    """Non-null values of one partition's categorical column, counted per category.
+
+    Keyed by the value cast to a string, as in memory; but where the reference column
+    is an integer or boolean and this one a number, keyed by the number (``None``
+    counting NaN) until :func:`_category_strings` names them (see the module docstring).
+    """
+    dtype = series.dtype
+    if not (_int_like(ref_dtype) and (_int_like(dtype) or dtype.is_float())):
+        return _value_counts(series.cast(pl.Utf8).drop_nulls())
+    values = series.drop_nulls()
+    out: Counter = Counter()
+    if dtype.is_float():
+        nan = values.is_nan()
+        if nan.any():
+            out[None] = int(nan.sum())
+            values = values.filter(~nan)
+    out.update(_value_counts(values))
+    return out
+
+
+def _integral(counts: Counter, ref_dtype: pl.DataType) -> bool:
+    """Whether every number in ``counts`` is a whole number the reference's dtype holds."""
+    nums = [k for k in counts if k is not None and not isinstance(k, str)]
+    if not _int_like(ref_dtype) or not nums:
+        return True
+    if any(isinstance(k, float) and not (math.isfinite(k) and k.is_integer()) for k in nums):
+        return False
+    ints = [int(k) for k in nums]
+    if ref_dtype == pl.Boolean:
+        return set(ints) <= {0, 1}
+    try:
+        return pl.Series(ints, strict=False).cast(ref_dtype, strict=False).null_count() == 0
+    except Exception:  # beyond any integer dtype polars has
+        return False
+
+
+def _category_naming(counts: Counter, ref_dtype: pl.DataType) -> tuple[bool, bool]:
+    """How :func:`_category_strings` names the categories, decided on all the rows.
+
+    ``(integral, booleans)``: whether the numbers are whole numbers of the reference's
+    dtype (:func:`_integral`), and whether the strings, against a boolean reference, are
+    only ``"True"``/``"False"`` (pandas booleans with missing values, which Dask turns
+    into strings).
+    """
+    strings = {k for k in counts if isinstance(k, str)}
+    booleans = ref_dtype == pl.Boolean and bool(strings) and strings <= {"True", "False"}
+    return _integral(counts, ref_dtype), booleans
+
+
+def _category_strings(
+    counts: Counter, ref_dtype: pl.DataType, naming: tuple[bool, bool]
+) -> Counter:
+    """``counts`` (of :func:`_category_counts`, merged) keyed by the in-memory strings.
+
+    ``naming`` is :func:`_category_naming` of all the rows. Numbers are named by the
+    reference's dtype when integral (NaN dropped: it is counted with the nulls), else
+    by float64 (NaN as ``"NaN"``, as in memory); ``"True"``/``"False"`` become
+    ``"true"``/``"false"`` as a boolean column names them.
+    """
+    integral, booleans = naming
+    out = Counter({k: v for k, v in counts.items() if isinstance(k, str)})
+    if booleans:
+        out = Counter({k.lower(): v for k, v in out.items()})
+    nums = [k for k in counts if not isinstance(k, str) and not (integral and k is None)]
+    if not nums:
+        return out
+    if integral:
+        names = pl.Series([int(k) for k in nums], strict=False).cast(ref_dtype).cast(pl.Utf8)
+    else:
+        floats = [math.nan if k is None else float(k) for k in nums]
+        names = pl.Series(floats, dtype=pl.Float64).cast(pl.Utf8)
+    for k, name in zip(nums, names.to_list(), strict=True):
+        out[name] += counts[k]
+    return out
 
 
 def _as_datetime(series: pl.Series, column: str) -> pl.Series:
