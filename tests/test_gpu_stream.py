@@ -249,8 +249,10 @@ def test_gpu_keys_with_nulls_and_the_join_fallback(monkeypatch):
     whole = review(frame, prices=PRICES)
     g = whole.per_gpu
     # sorted as polars sorts the keys, nulls last; n3's two GPUs keep their indices
-    want = frame.select("host", "gpu", "mig_instance").unique().sort(
-        "host", "gpu", "mig_instance", nulls_last=True
+    want = (
+        frame.select("host", "gpu", "mig_instance")
+        .unique()
+        .sort("host", "gpu", "mig_instance", nulls_last=True)
     )
     assert g.select("host", "gpu", "mig_instance").equals(want)
     assert g.filter(pl.col("host").is_null())["gpu"].to_list() == [3, 5]
@@ -259,3 +261,35 @@ def test_gpu_keys_with_nulls_and_the_join_fallback(monkeypatch):
     monkeypatch.setattr(analysis._KeyCoder, "MAX_SPACE", 1)  # as with a huge key space
     _assert_same(whole, review(frame, prices=PRICES))
     _assert_same(whole, review(frame.sort("timestamp").lazy(), prices=PRICES, streaming=True, batch_rows=40))  # fmt: skip
+
+
+def test_chart_cells_counted_densely_equal_the_hashed_group_by():
+    from aiops_lab.gpu.analysis import _cell_sums
+
+    rng = np.random.default_rng(4)
+    n = 5_000
+    group = np.sort(rng.integers(0, 7, n))
+    t_us = rng.integers(0, 3 * 24 * 3600, n) * 1_000_000
+    util = rng.uniform(0, 100, n)
+    util[rng.random(n) < 0.05] = np.nan
+    weight = rng.uniform(1, 60, n)
+    dense = _cell_sums(group, t_us, util, weight).sort("_gi", "_cell", "_band")
+    # far-apart times make the dense table too big: the group-by path
+    spread = t_us.copy()
+    spread[0] += 10**17
+    hashed = _cell_sums(group, spread, util, weight).sort("_gi", "_cell", "_band")
+    # by hand with polars on the same rows (the first row moved far away in `spread`)
+    want = (
+        pl.DataFrame({"g": group, "c": t_us // 600_000_000 * 600_000_000,
+                      "b": np.clip(np.floor(np.nan_to_num(util) / 10) * 10, 0, 90),
+                      "num": np.where(np.isnan(util), 0.0, util * weight), "w": weight})
+        .group_by("g", "c", "b").agg(pl.col("num").sum(), pl.col("w").sum())
+        .sort("g", "c", "b")
+    )  # fmt: skip
+    assert dense["_gi"].to_list() == want["g"].to_list()
+    assert dense["_cell"].to_list() == want["c"].to_list()
+    assert dense["_band"].to_list() == want["b"].to_list()
+    np.testing.assert_allclose(dense["_num"], want["num"], rtol=1e-12)
+    np.testing.assert_allclose(dense["_w"], want["w"], rtol=1e-12)
+    assert hashed["_w"].sum() == pytest.approx(weight.sum())
+    assert hashed.height in (dense.height, dense.height + 1)

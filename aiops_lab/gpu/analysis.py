@@ -105,6 +105,8 @@ _OPTIONAL = {
 }  # fmt: skip
 #: seed of the label hash that finds where a GPU's job, user or pod changes
 _SEED = 0x5EED_0F_6B0
+#: the key code of a row's GPU, computed in the query where it can be
+_KEY = "_gpu_key"
 #: the streaming path keeps the samples for the charts as 10-minute cells
 _CELL_US = 600 * 1_000_000
 
@@ -156,17 +158,22 @@ def review(
     progress : bool
         Show a progress bar (over the batches when streaming).
     streaming : bool, optional
-        Process the telemetry in batches of whole GPUs, each collected with polars'
-        streaming engine, so that memory is bounded by ``batch_rows`` rather than by
-        the log. ``None`` (default) streams a lazy or Parquet input holding more than
-        ``batch_rows`` samples; a DataFrame is reviewed in memory unless ``True``.
-        Every GPU's samples are independent for the time accounting, so the result is
-        the same either way (up to floating-point summation order); only
-        :attr:`GpuReview.samples` is condensed to 10-minute cells when streaming.
+        Review the telemetry in pieces, so that memory is bounded by ``batch_rows``
+        rather than by the log. ``None`` (default) streams a lazy or Parquet input
+        holding more than ``batch_rows`` samples; a DataFrame is reviewed in memory
+        unless ``True`` (then in batches of whole GPUs). A lazy input is read twice:
+        once for three columns, in batches of whole GPUs (each GPU's median interval and
+        utilization quantiles), then whole, in chunks in the order it is read, each
+        GPU's last sample held back until the next chunk. Should a chunk go back in time
+        for some GPU (files read out of time order), the log is accounted again in
+        batches of whole GPUs, each read from the input. Every way gives the in-memory
+        result (up to floating-point summation order); only :attr:`GpuReview.samples`
+        is condensed to 10-minute cells when streaming.
     batch_rows : int
-        About how many samples one batch holds (a GPU is never split). The default, 8M,
-        peaked at about 2.6 GB of memory over the process in the benchmark; each batch
-        reads the input again, filtered to its GPUs, so fewer, larger batches are faster.
+        About how many samples one piece holds: chunks hold a quarter of it, the first
+        pass's batches of whole GPUs three times as many (three columns only). The
+        default, 8M, peaked at about 3 GB of memory over the process in the benchmark,
+        the same at 10M and at 100M samples.
 
     Returns
     -------
@@ -253,13 +260,14 @@ def _stream(
         sizes.group_by("host", "gpu").agg(pl.col("n").sum()).sort("host", "gpu", nulls_last=True)
     )
     coder = _KeyCoder.of_keys(sizes)
-    median, p50, p95 = _interval_stats(frame, coder, by_gpu, 2 * batch_rows, account.xp)
+    median, p50, p95 = _interval_stats(frame, coder, sizes, 3 * batch_rows, account.xp)
     account.start_chunks(coder, median, p50, p95)
     total = int(sizes["n"].sum())
     chunk_rows = max(batch_rows // 4, 1)
     try:
         for chunk in progress_bar(
-            _chunks(frame, chunk_rows), desc="gpu review", enabled=progress,
+            _chunks(frame.with_columns(coder.code_expr()) if coder.fits else frame, chunk_rows),
+            desc="gpu review", enabled=progress,
             total=-(-total // chunk_rows),
         ):  # fmt: skip
             account.add_chunk(chunk, final=False)
@@ -297,32 +305,62 @@ def _chunks(frame: pl.LazyFrame, rows: int) -> Any:
 
 
 def _interval_stats(
-    frame: pl.LazyFrame, coder: _KeyCoder, by_gpu: pl.DataFrame, batch_rows: int, xp: Any
+    frame: pl.LazyFrame, coder: _KeyCoder, sizes: pl.DataFrame, batch_rows: int, xp: Any
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Median sampling interval and utilization p50 / p95 of every GPU of ``coder``."""
-    n = coder.table.height
+    """Median sampling interval and utilization p50 / p95 of every GPU of ``coder``.
+
+    Reads three columns (the GPU's key code, computed in the query, the time and the
+    utilization) for consecutive GPUs of about ``batch_rows`` samples at a time.
+    """
+    table = coder.table
+    n = table.height
+    counts = (
+        table.join(sizes, on=list(_GPU_KEY), how="left", nulls_equal=True)
+        .sort("_g")["n"]
+        .fill_null(0)
+        .to_numpy()
+    )
     median, p50, p95 = np.zeros(n), np.full(n, np.nan), np.full(n, np.nan)
-    for batch in _plan_batches(by_gpu, batch_rows):
-        part = (
-            frame.filter(_batch_filter(batch))
-            .select(*_GPU_KEY, "timestamp", "util_pct")
-            .collect(engine="streaming")
-        )
+    lo, rows = 0, 0
+    spans = []
+    for g, count in enumerate(counts):
+        if g > lo and rows + count > batch_rows:
+            spans.append((lo, g - 1))
+            lo, rows = g, 0
+        rows += int(count)
+    spans.append((lo, n - 1))
+    for first, last in spans:
+        if coder.fits:
+            c_lo, c_hi = coder.code_range(first, last)
+            part = (
+                frame.select(coder.code_expr(), "timestamp", "util_pct")
+                .filter(pl.col(_KEY).is_between(c_lo, c_hi))
+                .collect(engine="streaming")
+            )
+            ids = coder.lookup[part[_KEY].to_numpy()]
+        else:
+            pairs = list(table.slice(first, last - first + 1).select("host", "gpu").iter_rows())
+            part = (
+                frame.filter(_batch_filter(pairs))
+                .select(*_GPU_KEY, "timestamp", "util_pct")
+                .collect(engine="streaming")
+            )
+            ids = coder.ids(part)
+            inside = (ids >= first) & (ids <= last)  # MIG siblings outside the span
+            part, ids = part.filter(pl.Series(inside)), ids[inside]
         if part.height == 0:
             continue
-        ids = coder.ids(part)
-        lo = int(ids.min())
-        n_local = int(ids.max()) - lo + 1
+        n_local = last - first + 1
         order, group, t_us = _ordered(
-            ids - lo, part["timestamp"].dt.epoch("us").to_numpy(), n_local
+            ids - first, part["timestamp"].dt.epoch("us").to_numpy(), n_local
         )
         g_x = from_numpy(group, xp)
-        median[lo : lo + n_local] = to_numpy(
+        median[first : last + 1] = to_numpy(
             K.median_intervals(xp, g_x, from_numpy(t_us, xp), n_local)
         )
         util = from_numpy(_floats(part["util_pct"], order), xp)
         q50, q95 = K.grouped_quantiles(xp, g_x, util, n_local, (0.5, 0.95))
-        p50[lo : lo + n_local], p95[lo : lo + n_local] = to_numpy(q50), to_numpy(q95)
+        p50[first : last + 1], p95[first : last + 1] = to_numpy(q50), to_numpy(q95)
     return median, p50, p95
 
 
@@ -482,17 +520,29 @@ class _KeyCoder:
             self.lookup = np.full(self.n_host * self.n_gpu * self.n_mig, -1, dtype=np.int64)
             self.lookup[self._codes(self.table)] = np.arange(self.table.height)
 
-    def _level_codes(self, series: pl.Series, levels: pl.Series) -> np.ndarray:
+    def _level_code(self, col: str, levels: pl.Series) -> pl.Expr:
         if len(levels) == 0:
-            return np.zeros(len(series), dtype=np.int64)
-        codes = series.cast(pl.Enum(levels.to_list())).to_physical().cast(pl.Int64)
-        return codes.fill_null(len(levels)).to_numpy()
+            return pl.lit(0, dtype=pl.Int64)
+        return (
+            pl.col(col).cast(pl.Enum(levels.to_list())).to_physical().cast(pl.Int64).fill_null(len(levels))
+        )  # fmt: skip
+
+    def code_expr(self) -> pl.Expr:
+        """Every row's key code, as a polars expression (computed in the query)."""
+        gpu = (pl.col("gpu").cast(pl.Int64) - self.gpu_lo).fill_null(self.n_gpu - 1)
+        host = self._level_code("host", self.hosts)
+        mig = self._level_code("mig_instance", self.migs)
+        return ((host * self.n_gpu + gpu) * self.n_mig + mig).alias(_KEY)
+
+    def code_range(self, first: int, last: int) -> tuple[int, int]:
+        """The key codes of GPU numbers ``first`` and ``last`` (numbers follow the codes)."""
+        codes = np.flatnonzero(self.lookup >= 0)
+        return int(codes[first]), int(codes[last])
 
     def _codes(self, frame: pl.DataFrame) -> np.ndarray:
-        host = self._level_codes(frame["host"], self.hosts)
-        mig = self._level_codes(frame["mig_instance"], self.migs)
-        gpu = (frame["gpu"].cast(pl.Int64) - self.gpu_lo).fill_null(self.n_gpu - 1).to_numpy()
-        return (host * self.n_gpu + gpu) * self.n_mig + mig
+        if _KEY in frame.columns:
+            return frame[_KEY].to_numpy()
+        return frame.select(self.code_expr()).to_series().to_numpy()
 
     def _decode(self, codes: np.ndarray) -> pl.DataFrame:
         mig, rest = codes % self.n_mig, codes // self.n_mig
@@ -638,35 +688,53 @@ class _Accountant:
         run_sorted = np.cumsum(change, dtype=np.int64) - 1
         if rows is None:
             run_of, w_of = run_sorted, weight
-        else:  # rows not accounted now form one more run, dropped below
+        else:  # rows not accounted now go to one more run, dropped
             run_of = np.full(frame.height, n_runs, dtype=np.int64)
             run_of[rows] = run_sorted
             w_of = np.zeros(frame.height)
             w_of[rows] = weight
-        util = pl.col("util_pct").cast(pl.Float64).fill_nan(None)
-        sm = pl.col("sm_active").cast(pl.Float64).fill_nan(None)
-        power = pl.col("power_w").cast(pl.Float64).fill_nan(None)
-        w = pl.col("_w")
-        busy = (util >= self.threshold).fill_null(False)  # no reading counts as idle
-        sums = (
-            frame.select("util_pct", "sm_active", "power_w", "mem_used_mib", "mem_total_mib")
-            .with_columns(pl.Series("_r", run_of), pl.Series("_w", w_of))
-            .group_by("_r")
-            .agg(
-                w.sum().alias("_w"),
-                pl.when(busy).then(0.0).otherwise(w).sum().alias("_w_idle"),
-                (util * w).sum().alias("_util_w"),
-                (pl.coalesce(sm * 100.0, util) * w).sum().alias("_eff_w"),
-                sm.sum().alias("_sm_sum"),
-                sm.count().cast(pl.Int64).alias("_sm_n"),
-                power.sum().alias("_power_sum"),
-                power.count().cast(pl.Int64).alias("_power_n"),
-                pl.col("mem_used_mib").cast(pl.Float64).fill_nan(None).max().alias("_mem_peak"),
-                pl.col("mem_total_mib").cast(pl.Float64).fill_nan(None).max().alias("_mem_total"),
-            )
-            .filter(pl.col("_r") < n_runs)
-            .sort("_r")
-            .drop("_r")
+        slots = n_runs + 1
+
+        def total(values: np.ndarray) -> np.ndarray:
+            return np.bincount(run_of, weights=values, minlength=slots)[:n_runs]
+
+        def peak(series: pl.Series) -> pl.Series:
+            out = np.full(slots, np.nan)
+            np.fmax.at(out, run_of, _floats(series, None))  # NaN only where no reading
+            return pl.Series(out[:n_runs]).fill_nan(None)
+
+        util = _floats(frame["util_pct"], None)
+        w_idle = np.where(util >= self.threshold, 0.0, w_of)  # no reading counts as idle
+        util_w = _zero_nan(util * w_of)
+        sums = {"_w": total(w_of), "_w_idle": total(w_idle), "_util_w": total(util_w)}
+        for name, col in (("_sm", "sm_active"), ("_power", "power_w")):
+            if frame[col].null_count() == frame.height:
+                sums[f"{name}_sum"] = np.zeros(n_runs)
+                sums[f"{name}_n"] = np.zeros(n_runs)
+                if name == "_sm":
+                    sums["_eff_w"] = sums["_util_w"]
+                continue
+            values = _floats(frame[col], None)
+            has = ~np.isnan(values)
+            sums[f"{name}_sum"] = total(np.where(has, values, 0.0))
+            sums[f"{name}_n"] = total(has)
+            if name == "_sm":  # SM activity where read, else utilization
+                sums["_eff_w"] = total(_zero_nan(np.where(has, values * 100.0, util) * w_of))
+        sums_frame = pl.DataFrame(
+            {
+                "_w": sums["_w"],
+                "_w_idle": sums["_w_idle"],
+                "_util_w": sums["_util_w"],
+                "_eff_w": sums["_eff_w"],
+                "_sm_sum": sums["_sm_sum"],
+                "_sm_n": np.rint(sums["_sm_n"]).astype(np.int64),
+                "_power_sum": sums["_power_sum"],
+                "_power_n": np.rint(sums["_power_n"]).astype(np.int64),
+            }
+        ).with_columns(
+            peak(frame["mem_used_mib"]).alias("_mem_peak"),
+            peak(frame["mem_total_mib"]).alias("_mem_total"),
+            (pl.col("_w") - pl.col("_w_idle")).alias("_w_active"),
         )
         run_group = group[r_starts]
         first_rows = r_starts if rows is None else rows[r_starts]
@@ -677,7 +745,7 @@ class _Accountant:
                     pl.Series("_g", run_group + g_off),
                     pl.Series("_pg", pg[run_group]),
                 ),
-                sums.with_columns((pl.col("_w") - pl.col("_w_idle")).alias("_w_active")),
+                sums_frame,
             ],
             how="horizontal",
         )
@@ -816,19 +884,46 @@ def _floats(series: pl.Series, order: np.ndarray | None) -> np.ndarray:
     return values if order is None else np.take(values, order)
 
 
+def _zero_nan(values: np.ndarray) -> np.ndarray:
+    """``values`` (a temporary) with NaN set to 0, in place."""
+    missing = np.isnan(values)
+    if missing.any():
+        values[missing] = 0.0
+    return values
+
+
 def _cell_sums(
     group: np.ndarray, t_us: np.ndarray, util: np.ndarray, weight: np.ndarray
 ) -> pl.DataFrame:
     """Samples summed per (GPU number, 10-minute cell, 10 % utilization band)."""
     has = ~np.isnan(util)
-    band = np.clip(np.floor(np.where(has, util, 0.0) / 10.0) * 10.0, 0.0, 90.0)
+    band = np.clip(np.floor(np.where(has, util, 0.0) / 10.0), 0.0, 9.0).astype(np.int64)
+    cell = t_us // _CELL_US
+    first, last = int(cell.min()), int(cell.max())
+    n_gpus, n_cells = int(group.max()) + 1, last - first + 1
+    num = np.where(has, util * weight, 0.0)
+    if n_gpus * n_cells * 10 <= 1 << 24:  # a dense table of cells: counted, not hashed
+        key = (group * n_cells + (cell - first)) * 10 + band
+        size = n_gpus * n_cells * 10
+        w_sum = np.bincount(key, weights=weight, minlength=size)
+        used = np.flatnonzero(np.bincount(key, minlength=size))
+        band_of, rest = used % 10, used // 10
+        return pl.DataFrame(
+            {
+                "_gi": rest // n_cells,
+                "_cell": (rest % n_cells + first) * _CELL_US,
+                "_band": band_of * 10.0,
+                "_num": np.bincount(key, weights=num, minlength=size)[used],
+                "_w": w_sum[used],
+            }
+        )
     return (
         pl.DataFrame(
             {
                 "_gi": group,
-                "_cell": t_us // _CELL_US * _CELL_US,
-                "_band": band,
-                "_num": np.where(has, util * weight, 0.0),
+                "_cell": cell * _CELL_US,
+                "_band": band * 10.0,
+                "_num": num,
                 "_w": weight,
             }
         )
