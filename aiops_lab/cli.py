@@ -34,6 +34,8 @@ __all__ = ["main", "parse_value"]
 
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 _LAB_DIR = "aiops_lab_notebooks"
+#: the reports whose notebooks take a ``scheduler`` parameter (``--scheduler``)
+_SCHEDULER_REPORTS = ("drift", "gpu")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -174,15 +176,16 @@ def _breach_option(args: argparse.Namespace, parameters: dict[str, Any]) -> None
 
 
 def _scheduler_option(args: argparse.Namespace, parameters: dict[str, Any]) -> None:
-    """``--scheduler ADDRESS|local``: the drift report reads the current data with Dask."""
+    """``--scheduler ADDRESS|local``: the drift and gpu reports run on Dask."""
     from aiops_lab.reporting import LOCAL_SCHEDULER, check_dask
 
-    if args.kind not in ("drift", "all"):
+    if args.kind not in (*_SCHEDULER_REPORTS, "all"):
         raise ParameterError(
             "--scheduler",
-            "the drift report",
+            "the drift or gpu report",
             args.kind,
-            "Use it with: aiops-lab report drift (aiops-lab report all passes it to drift only)",
+            "Use it with: aiops-lab report drift, aiops-lab report gpu or aiops-lab report all "
+            "(which passes it to those two)",
         )
     address = args.scheduler.strip()
     if not address:
@@ -367,8 +370,9 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     report.add_argument(
         "--scheduler", metavar="ADDRESS",
-        help="drift report: compare on Dask, at a scheduler address (tcp://host:8786) or "
-        "'local' (a 2-worker cluster on this machine, for the run)",
+        help="drift and gpu reports: run on Dask, at a scheduler address (tcp://host:8786) "
+        "or 'local' (a 2-worker cluster on this machine, for the run); Parquet data is read "
+        "on the workers",
     )  # fmt: skip
     report.add_argument("--no-track", action="store_true", help="do not log to MLflow")
     report.add_argument(

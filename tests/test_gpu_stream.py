@@ -293,3 +293,29 @@ def test_chart_cells_counted_densely_equal_the_hashed_group_by():
     np.testing.assert_allclose(dense["_w"], want["w"], rtol=1e-12)
     assert hashed["_w"].sum() == pytest.approx(weight.sum())
     assert hashed.height in (dense.height, dense.height + 1)
+
+
+def test_a_parquet_path_with_slurm_jobs_attributes_users_as_in_memory(tmp_path):
+    from aiops_lab.gpu import read_sacct
+    from tests.test_gpu_review import _telemetry
+
+    frame = _telemetry().with_columns(
+        pl.lit(None, dtype=pl.Utf8).alias("user"), pl.lit("nvidia-smi").alias("source")
+    )
+    jobs_ids = frame["job_id"].drop_nulls().unique().sort().to_list()
+    assert jobs_ids  # the hand case has jobs
+    sacct = tmp_path / "sacct.txt"
+    lines = ["JobID|JobName|User|Partition|State|Submit|Start|End|Elapsed|AllocTRES|TRESUsageInAve"]
+    for k, job in enumerate(jobs_ids):
+        lines.append(
+            f"{job}|train|owner{k}|gpu|COMPLETED|2026-01-01T00:00:00|2026-01-01T00:00:00|"
+            "2026-01-01T02:00:00|02:00:00|cpu=8,gres/gpu=1|"
+        )
+    sacct.write_text("\n".join(lines) + "\n")
+    jobs = read_sacct(sacct)
+    path = tmp_path / "t.parquet"
+    frame.write_parquet(path)
+    whole = review(frame, jobs=jobs, prices={"A100": 3.0})
+    lazy = review(path, jobs=jobs, prices={"A100": 3.0})
+    _assert_same(whole, lazy)
+    assert set(lazy.per_user["user"]) >= {f"owner{k}" for k in range(len(jobs_ids))}

@@ -42,8 +42,7 @@ def captured(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]
 def test_drift_notebook_declares_scheduler_in_memory_by_default() -> None:
     declared = reporting.report_parameters(reporting.notebook_path("drift"))
     assert declared["scheduler"] == '""'
-    for kind in ("gpu", "finops"):
-        assert "scheduler" not in reporting.report_parameters(reporting.notebook_path(kind))
+    assert "scheduler" not in reporting.report_parameters(reporting.notebook_path("finops"))
 
 
 @pytest.mark.parametrize("address", ["local", "tcp://10.0.0.5:8786"])
@@ -54,18 +53,19 @@ def test_scheduler_option_becomes_the_drift_parameter(captured, tmp_path: Path, 
     assert captured == [("drift", {"scheduler": address})]
 
 
-def test_report_all_passes_the_scheduler_to_drift_only(captured, tmp_path: Path) -> None:
+def test_report_all_passes_the_scheduler_to_drift_and_gpu(captured, tmp_path: Path) -> None:
     pytest.importorskip("distributed", reason="dask.distributed is not installed")
     argv = ["report", "all", "--scheduler", "local", "-p", "alpha", "0.01"]
     assert cli.main([*argv, "--output", str(tmp_path), "--no-track", "--quiet"]) == 0
     got = dict(captured)
     assert set(got) == set(reporting.REPORTS)
     assert got["drift"] == {"scheduler": "local", "alpha": 0.01}
-    assert all("scheduler" not in got[kind] for kind in ("gpu", "finops"))
+    assert got["gpu"] == {"scheduler": "local"}
+    assert "scheduler" not in got["finops"]
 
 
-@pytest.mark.parametrize("kind", ["gpu", "finops"])
-def test_scheduler_is_for_the_drift_report_only(captured, tmp_path: Path, kind, capsys) -> None:
+@pytest.mark.parametrize("kind", ["finops"])
+def test_scheduler_is_not_for_the_finops_report(captured, tmp_path: Path, kind, capsys) -> None:
     argv = ["report", kind, "--scheduler", "local", "--output", str(tmp_path), "--no-track"]
     assert cli.main(argv) == 1
     err = capsys.readouterr().err

@@ -201,7 +201,12 @@ def review(
             "job_id", keep="first", maintain_order=True
         )
         frame = (
-            frame.join(owners, on="job_id", how="left", maintain_order="left")
+            frame.join(
+                owners.lazy() if isinstance(frame, pl.LazyFrame) else owners,
+                on="job_id",
+                how="left",
+                maintain_order="left",
+            )
             .with_columns(pl.coalesce("user", "_job_user").alias("user"))
             .drop("_job_user")
         )
@@ -458,7 +463,7 @@ class _KeyCoder:
     """
 
     #: largest key space held as a lookup table
-    MAX_SPACE = 1 << 24
+    MAX_SPACE = 1 << 22
 
     def __init__(self, hosts: pl.Series, gpus: pl.Series, migs: pl.Series) -> None:
         self.hosts = hosts.drop_nulls().unique().sort()
