@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
+import logging
 import os
 import time
 from collections.abc import Iterator, Mapping
@@ -291,6 +292,9 @@ def dask_scheduler(scheduler: str | None, *, timeout: float = 30) -> Iterator[An
     cluster = None
     try:
         if text == LOCAL_SCHEDULER:
+            # this cluster's scheduler runs in the calling process (a notebook kernel), where
+            # its routine per-shuffle warnings would land in the report's output
+            logging.getLogger("distributed.shuffle").setLevel(logging.ERROR)
             cluster = LocalCluster(
                 n_workers=2,
                 threads_per_worker=1,
@@ -319,7 +323,7 @@ def dask_scheduler(scheduler: str | None, *, timeout: float = 30) -> Iterator[An
             cluster.close()
 
 
-def dask_frame(source: str | Path) -> Any:
+def dask_frame(source: str | Path, *, name: str = "current") -> Any:
     """Read Parquet data as a lazy Dask DataFrame, for :func:`aiops_lab.drift.compare`.
 
     Parameters
@@ -327,6 +331,8 @@ def dask_frame(source: str | Path) -> Any:
     source : str or Path
         A Parquet file, a folder of Parquet files, a glob (``"data/*.parquet"``), or
         ``"bundled:<name>"`` for a bundled dataset.
+    name : str
+        The report parameter ``source`` came from, named in errors.
 
     Returns
     -------
@@ -356,16 +362,16 @@ def dask_frame(source: str | Path) -> Any:
     target = str(path)
     is_glob = glob.has_magic(target)
     if not is_glob and not path.exists():
-        raise ParameterError("current", "an existing Parquet file, folder or glob", text)
+        raise ParameterError(name, "an existing Parquet file, folder or glob", text)
     if path.is_file() and path.suffix.lower() not in (".parquet", ".pq"):
         raise ParameterError(
-            "current",
+            name,
             "Parquet data (a .parquet file, a folder of them or a glob) with a scheduler",
             text,
             'Convert it to Parquet, or run in memory with scheduler="".',
         )
     if is_glob and not glob.glob(target):
-        raise ParameterError("current", "a glob matching Parquet files", text)
+        raise ParameterError(name, "a glob matching Parquet files", text)
     return dd.read_parquet(target)
 
 

@@ -154,3 +154,24 @@ def test_gpu_report_reads_a_text_log_here_and_reviews_it_on_the_cluster(tmp_path
         assert data["summary"][name] == pytest.approx(direct.summary[name], rel=1e-9, abs=0), name
     html = (next(p for p in (tmp_path / "out").iterdir() if p.is_dir()) / "gpu.html").read_text()
     assert "text log" in html  # the report says it was read here, not on the workers
+
+
+def test_dask_telemetry_reads_parquet_on_the_workers_and_text_logs_here(tmp_path: Path) -> None:
+    pytest.importorskip("dask.dataframe", reason="dask is not installed")
+    from aiops_lab import datasets
+    from aiops_lab.errors import InputError
+    from aiops_lab.gpu import read_telemetry
+    from aiops_lab.gpu.distributed import dask_telemetry
+
+    text_log = datasets.resolve_path("bundled:gpu/dcgm.prom.gz")
+    frame, on_workers = dask_telemetry(text_log)
+    assert not on_workers
+    assert frame.npartitions == 2
+    assert len(frame) == read_telemetry(text_log).height
+    path = tmp_path / "t.parquet"
+    read_telemetry(text_log).write_parquet(path)
+    lazy, on_workers = dask_telemetry(path)
+    assert on_workers
+    assert len(lazy) == len(frame)
+    with pytest.raises(InputError, match=r"telemetry glob .* matches 0 files"):
+        dask_telemetry(str(tmp_path / "none" / "*.parquet"))

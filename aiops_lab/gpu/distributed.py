@@ -46,7 +46,7 @@ from aiops_lab.gpu.analysis import (
 )
 from aiops_lab.gpu.result import GpuReview
 
-__all__ = ["is_dask_frame", "review_dask"]
+__all__ = ["dask_telemetry", "is_dask_frame", "review_dask"]
 
 #: the columns that carry a row's place in the input through the shuffle
 _PART, _ROW = "__part__", "__row__"
@@ -237,3 +237,35 @@ def review_dask(
         "dask": {"partitions": int(telemetry.npartitions), "shuffled_partitions": n_out},
     }  # fmt: skip
     return account.result(jobs, started, info, params)
+
+
+def dask_telemetry(source: Any, client: Any = None) -> tuple[Any, bool]:
+    """``source`` as a Dask DataFrame for :func:`review_dask`, and whether the workers read it.
+
+    Parquet telemetry (a file, a folder of files or a glob, or ``"bundled:..."``) is
+    read lazily by the workers. A text log (nvidia-smi CSV, dcgm-exporter scrape) is
+    parsed as a whole, so it is read here with :func:`aiops_lab.gpu.read_telemetry`
+    and split into one partition per worker thread of ``client`` (2 without one): it
+    must fit in this process's memory. Returns ``(frame, read_on_workers)``.
+    """
+    import glob
+    from pathlib import Path
+
+    from aiops_lab.datasets import resolve_path
+    from aiops_lab.gpu.sources import read_telemetry
+    from aiops_lab.reporting import check_dask, dask_frame
+
+    check_dask("A GPU review on Dask")
+    import dask.dataframe as dd
+
+    path = resolve_path(source)
+    text = str(path)
+    files = glob.glob(text) if glob.has_magic(text) and not path.exists() else [text]
+    parquet = bool(files) and all(
+        Path(f).is_file() and Path(f).suffix.lower() in (".parquet", ".pq") for f in files
+    )
+    if path.is_dir() or parquet:
+        return dask_frame(source, name="telemetry"), True
+    frame = read_telemetry(path)
+    threads = sum(client.nthreads().values()) if client is not None else 2
+    return dd.from_pandas(frame.to_pandas(), npartitions=max(1, threads), sort=False), False
