@@ -335,23 +335,21 @@ def _interval_stats(
         rows += int(count)
     spans.append((lo, n - 1))
     for first, last in spans:
+        # the batch's GPUs by plain comparisons the Parquet reader applies as it reads;
+        # key codes only for the rows kept
+        pairs = list(
+            table.slice(first, last - first + 1).select("host", "gpu").unique().iter_rows()
+        )
+        kept = frame.filter(_batch_filter(pairs))
         if coder.fits:
-            c_lo, c_hi = coder.code_range(first, last)
-            part = (
-                frame.select(coder.code_expr(), "timestamp", "util_pct")
-                .filter(pl.col(_KEY).is_between(c_lo, c_hi))
-                .collect(engine="streaming")
+            part = kept.select(coder.code_expr(), "timestamp", "util_pct").collect(
+                engine="streaming"
             )
-            ids = coder.lookup[part[_KEY].to_numpy()]
         else:
-            pairs = list(table.slice(first, last - first + 1).select("host", "gpu").iter_rows())
-            part = (
-                frame.filter(_batch_filter(pairs))
-                .select(*_GPU_KEY, "timestamp", "util_pct")
-                .collect(engine="streaming")
-            )
-            ids = coder.ids(part)
-            inside = (ids >= first) & (ids <= last)  # MIG siblings outside the span
+            part = kept.select(*_GPU_KEY, "timestamp", "util_pct").collect(engine="streaming")
+        ids = coder.ids(part)
+        inside = (ids >= first) & (ids <= last)  # MIG siblings outside the span
+        if not inside.all():
             part, ids = part.filter(pl.Series(inside)), ids[inside]
         if part.height == 0:
             continue
@@ -538,11 +536,6 @@ class _KeyCoder:
         host = self._level_code("host", self.hosts)
         mig = self._level_code("mig_instance", self.migs)
         return ((host * self.n_gpu + gpu) * self.n_mig + mig).alias(_KEY)
-
-    def code_range(self, first: int, last: int) -> tuple[int, int]:
-        """The key codes of GPU numbers ``first`` and ``last`` (numbers follow the codes)."""
-        codes = np.flatnonzero(self.lookup >= 0)
-        return int(codes[first]), int(codes[last])
 
     def _codes(self, frame: pl.DataFrame) -> np.ndarray:
         if _KEY in frame.columns:
