@@ -319,3 +319,25 @@ def test_a_parquet_path_with_slurm_jobs_attributes_users_as_in_memory(tmp_path):
     lazy = review(path, jobs=jobs, prices={"A100": 3.0})
     _assert_same(whole, lazy)
     assert set(lazy.per_user["user"]) >= {f"owner{k}" for k in range(len(jobs_ids))}
+
+
+def test_chunks_by_slices_where_polars_has_no_batch_collection(monkeypatch):
+    from aiops_lab.gpu import analysis
+
+    frame = _fleet(14).sort("timestamp")
+    whole = review(frame, prices=PRICES)
+    seen = []
+
+    def slices(lazy, rows):  # the fallback path alone, as on an older polars
+        monkeypatch.delattr(pl.LazyFrame, "collect_batches", raising=False)
+        for chunk in original(lazy, rows):
+            seen.append(chunk.height)
+            yield chunk
+
+    original = analysis._chunks
+    monkeypatch.setattr(analysis, "_chunks", slices)
+    _chunked_only(monkeypatch)
+    chunked = review(frame.lazy(), prices=PRICES, streaming=True, batch_rows=60)
+    _assert_same(whole, chunked)
+    assert sum(seen) == frame.height
+    assert set(seen[:-1]) == {15}  # slices of batch_rows // 4
