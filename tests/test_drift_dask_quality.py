@@ -24,7 +24,7 @@ import dask  # noqa: E402
 import dask.dataframe as dd  # noqa: E402
 
 from aiops_lab.drift import compare  # noqa: E402
-from aiops_lab.drift.distributed import compare_dask  # noqa: E402
+from aiops_lab.drift.distributed import compare_dask, error_bounds  # noqa: E402
 from aiops_lab.errors import InputError, ParameterError  # noqa: E402
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -111,6 +111,10 @@ def test_regression_quality_matches_memory(client, frames, windows):
     assert got.quality["metric"].unique().sort().to_list() == ["bias", "mae", "rmse"]
     assert got.params["dask"]["not_computed"] == []
     assert got.params["dask"]["quality_error_bounds"] is None  # nothing is approximate
+    with pytest.raises(
+        InputError, match=r"regression metrics, accuracy and positive rate are exact"
+    ):
+        error_bounds(got, quality=True)
     assert got.summary["quality_metric"] == mem.summary["quality_metric"]
 
 
@@ -139,6 +143,9 @@ def test_auc_within_bound_against_sklearn(client, frames):
     )  # fmt: skip
     q = res.quality.filter(pl.col("metric") == "auc")
     bounds = res.params["dask"]["quality_error_bounds"]
+    table = error_bounds(res, quality=True)
+    assert table["auc_error"].to_list() == bounds["auc_error"]
+    assert table["window_start"].to_list() == bounds["window_start"]
     day = cur.with_columns(pl.col("ts").dt.truncate("2d").alias("start"))
     assert q.height == len(bounds["auc_error"]) == day["start"].n_unique()
     for start, auc, err in zip(

@@ -793,17 +793,30 @@ def _windows(
     return frame.select(lead + [c for c in frame.columns if c not in lead]), rec
 
 
-def error_bounds(result: Any, *, windows: bool = False) -> pl.DataFrame:
-    """The KS / Wasserstein error bounds of a Dask comparison as a table.
+def error_bounds(result: Any, *, windows: bool = False, quality: bool = False) -> pl.DataFrame:
+    """The error bounds of a Dask comparison as a table.
 
     One row per column (per window and column with ``windows=True``): ``ks_error``
     (``ks <= exact <= ks + ks_error``), ``ks_upper``, ``ks_p_lower`` (the exact p-value
     lies in ``[ks_p_lower, ks_p]``) and ``wasserstein_error`` (``|w - exact| <=``).
     Zero for categorical columns, null where the column was not tested.
+
+    With ``quality=True``, one row per window of realized model quality (one row without
+    windows): ``auc_error`` bounds ``|auc - exact|`` (0 when exact). The other quality
+    metrics are exact on Dask.
     """
     info = result.params.get("dask")
     if info is None:
         raise InputError("This result was computed in memory; its statistics are exact.")
+    if quality:
+        rec = info.get("quality_error_bounds")
+        if not rec:
+            raise InputError(
+                "This result has no AUC to bound: realized quality needs a binary model's "
+                "scores and labels (prediction_column and label_column); regression metrics, "
+                "accuracy and positive rate are exact on Dask."
+            )
+        return pl.DataFrame(rec, strict=False)
     if windows:
         rec = info.get("window_error_bounds")
         if not rec:
