@@ -348,3 +348,30 @@ def test_bad_inputs_fail_before_reading(client, frames):
         compare(ref, _dask(cur), prediction_column="estimate", label_column="target",
                 task="regression", estimate_quality=True)  # fmt: skip
     assert err.value.name == "estimate_quality"
+
+
+def test_progress_counts_the_cluster_tasks(client, frames, capsys, monkeypatch):
+    """On a cluster the bar is distributed's; in a headless report there is none."""
+    import distributed
+
+    from aiops_lab import progress
+
+    ref, cur = frames
+    shown = []
+    monkeypatch.setattr(distributed, "progress", lambda futures: shown.append(len(futures)))
+    got = compare(ref, _dask(cur.drop("ts")), columns=["x", "z"])
+    assert shown == [1]  # one root future: the merged summaries
+    monkeypatch.setenv("AIOPS_LAB_REPORT", "1")
+    from aiops_lab.display import in_report
+
+    assert in_report()
+    again = compare(ref, _dask(cur.drop("ts")), columns=["x", "z"])
+    assert shown == [1]
+    assert again.table.equals(got.table)
+    # a list comes back as a list, in order, with one bar over all of it
+    import dask
+
+    monkeypatch.delenv("AIOPS_LAB_REPORT")
+    values = progress.dask_compute([dask.delayed(abs)(-i) for i in range(4)], client=client)
+    assert values == [0, 1, 2, 3]
+    assert shown == [1, 4]

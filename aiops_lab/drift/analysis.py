@@ -122,7 +122,8 @@ def compare(
     backend : {"auto", "numpy", "cupy"}, optional
         Array backend; default from :func:`aiops_lab.set_config`.
     progress : bool, optional
-        Show a progress bar over windows (default: when there are more than 5).
+        Show a progress bar over windows (default: when there are more than 5); for Dask
+        inputs, over the cluster's tasks (default: on). Never in a headless report.
 
     Returns
     -------

@@ -493,7 +493,13 @@ def _reasons(
 
 # -- the reduction ---------------------------------------------------------------------------
 def _reduce(
-    current: Any, spec: _Spec, *, split_every: int, client: Any, offsets: list[int] | None
+    current: Any,
+    spec: _Spec,
+    *,
+    split_every: int,
+    client: Any,
+    offsets: list[int] | None,
+    progress: bool = True,
 ) -> dict[str, Any]:
     """Summaries of every partition of ``current``, merged in a tree of ``split_every``."""
     import dask
@@ -505,10 +511,9 @@ def _reduce(
     level = [summarize(p, spec_node, offsets[i] if offsets else 0) for i, p in enumerate(parts)]
     while len(level) > 1:
         level = [merge(*level[i : i + split_every]) for i in range(0, len(level), split_every)]
-    root = level[0]
-    if client is not None:
-        return client.compute(root).result()
-    return dask.compute(root)[0]
+    from aiops_lab.progress import dask_compute
+
+    return dask_compute(level[0], client=client, enabled=progress)
 
 
 def _materialize(frame: Any) -> pl.DataFrame:
@@ -690,7 +695,10 @@ def compare_dask(
         sizes = cur.map_partitions(len).to_delayed()
         lengths = client.gather(client.compute(sizes)) if client is not None else dask.compute(*sizes)  # fmt: skip
         offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64).tolist()
-    merged = _reduce(cur, prep.spec, split_every=split_every, client=client, offsets=offsets)
+    merged = _reduce(
+        cur, prep.spec, split_every=split_every, client=client, offsets=offsets,
+        progress=progress is not False,
+    )  # fmt: skip
     cs = merged["overall"]
     if cs.rows == 0:
         raise EmptyInputError("The current data has no rows; a drift comparison needs rows on both sides.")  # fmt: skip

@@ -156,7 +156,8 @@ def review(
     backend : {"auto", "numpy", "cupy"}, optional
         Array backend for the accounting kernels.
     progress : bool
-        Show a progress bar (over the batches when streaming).
+        Show a progress bar (over the chunks or batches when streaming, over the
+        cluster's tasks on Dask).
     streaming : bool, optional
         Review the telemetry in pieces, so that memory is bounded by ``batch_rows``
         rather than by the log. ``None`` (default) streams a lazy or Parquet input
@@ -191,7 +192,7 @@ def review(
         from aiops_lab.gpu.distributed import is_dask_frame, review_dask
 
         if is_dask_frame(telemetry):
-            return review_dask(telemetry, jobs, prices, idle_threshold, start=start, end=end, alert_idle_share=alert_idle_share, alert_idle_cost=alert_idle_cost, backend=backend, batch_rows=batch_rows)  # fmt: skip
+            return review_dask(telemetry, jobs, prices, idle_threshold, start=start, end=end, alert_idle_share=alert_idle_share, alert_idle_cost=alert_idle_cost, backend=backend, batch_rows=batch_rows, progress=progress)  # fmt: skip
     # -- end of the Dask hook ----------------------------------------------------------------
     xp, info = get_namespace(backend)
     frame = _source(telemetry, start, end)

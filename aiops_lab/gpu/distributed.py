@@ -45,6 +45,7 @@ from aiops_lab.gpu.analysis import (
     load_prices,
 )
 from aiops_lab.gpu.result import GpuReview
+from aiops_lab.progress import dask_compute
 
 __all__ = ["dask_telemetry", "is_dask_frame", "review_dask"]
 
@@ -170,6 +171,7 @@ def review_dask(
     batch_rows: int = BATCH_ROWS,
     npartitions: int | None = None,
     client: Any = None,
+    progress: bool | None = None,
 ) -> GpuReview:
     """:func:`aiops_lab.gpu.review` of a Dask DataFrame in the telemetry schema.
 
@@ -179,7 +181,8 @@ def review_dask(
     ``distributed.Client`` to run on (default: Dask's current scheduler). ``jobs`` and
     ``prices`` are small and stay in memory. Only the per-partition summaries come
     back; :attr:`GpuReview.samples` holds 10-minute cells, as a streamed review's.
-    ``params["dask"]`` records the partitions reviewed.
+    ``params["dask"]`` records the partitions reviewed. ``progress`` (default: on, off
+    in reports) shows a bar of the cluster's tasks.
     """
     import dask
 
@@ -219,10 +222,7 @@ def review_dask(
     spec_node = dask.delayed(spec, pure=True, traverse=False)
     review_part = dask.delayed(_partition_review, pure=True)
     tasks = [review_part(p, spec_node) for p in whole.to_delayed()]
-    if client is not None:
-        parts = client.gather(client.compute(tasks))
-    else:
-        parts = list(dask.compute(*tasks))
+    parts = dask_compute(tasks, client=client, enabled=progress is not False)
     if sum(p["rows"] for p in parts) == 0:
         raise EmptyInputError(
             "The telemetry has no samples"
