@@ -341,3 +341,15 @@ def test_chunks_by_slices_where_polars_has_no_batch_collection(monkeypatch):
     _assert_same(whole, chunked)
     assert sum(seen) == frame.height
     assert set(seen[:-1]) == {15}  # slices of batch_rows // 4
+
+
+def test_categorical_hosts_are_ordered_as_text():
+    frame = _fleet(15)
+    as_cat = frame.with_columns(
+        pl.col("host").cast(pl.Categorical), pl.col("mig_instance").cast(pl.Categorical)
+    )
+    _assert_same(review(frame, prices=PRICES), review(as_cat, prices=PRICES))
+    _assert_same(
+        review(frame, prices=PRICES),
+        review(as_cat.sort("timestamp").lazy(), prices=PRICES, streaming=True, batch_rows=40),
+    )

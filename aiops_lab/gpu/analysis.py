@@ -395,10 +395,11 @@ def _source(telemetry: Any, start: Any, end: Any) -> pl.DataFrame | pl.LazyFrame
         telemetry = telemetry.filter(pl.col("timestamp") >= _as_time(start, "start"))
     if end is not None:
         telemetry = telemetry.filter(pl.col("timestamp") < _as_time(end, "end"))
+    text = ("host", "mig_instance", *_LABELS)  # categorical or enum inputs become plain text
     return telemetry.select(
-        *(pl.col(c) for c in _COLUMNS if c not in ("gpu", *_LABELS)),
+        *(pl.col(c) for c in _COLUMNS if c not in ("gpu", *text)),
         pl.col("gpu").cast(pl.Int32),
-        *(pl.col(c).cast(pl.Utf8) for c in _LABELS),
+        *(pl.col(c).cast(pl.Utf8) for c in text),
     ).select(_COLUMNS)
 
 
