@@ -264,7 +264,7 @@ def test_gpu_keys_with_nulls_and_the_join_fallback(monkeypatch):
 
 
 def test_chart_cells_counted_densely_equal_the_hashed_group_by():
-    from aiops_lab.gpu.analysis import _cell_sums
+    from aiops_lab.gpu.accounting import _cell_sums
 
     rng = np.random.default_rng(4)
     n = 5_000

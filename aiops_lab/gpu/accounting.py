@@ -1,0 +1,575 @@
+"""Time accounting of telemetry on the array backend, piece by piece.
+
+GPUs are numbered in (host, GPU, MIG instance) order (:class:`_KeyCoder`), every GPU's
+samples are put in time order, the kernels (:mod:`aiops_lab.gpu.kernels`) give each
+sample its seconds, and the accountant (:class:`_Accountant`) leaves *runs* per piece
+-- a batch of whole GPUs, or a chunk of a log read in time order -- from which
+:mod:`aiops_lab.gpu.rollups` builds every table.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from aiops_lab.backend import from_numpy, to_numpy
+from aiops_lab.errors import EmptyInputError, InputError
+from aiops_lab.gpu import kernels as K
+from aiops_lab.gpu.result import GpuReview
+from aiops_lab.gpu.rollups import NO_JOB, _jobs, _per_gpu, _price_of, _rollup
+
+#: a GPU's key columns, in sort order
+_GPU_KEY = ("host", "gpu", "mig_instance")
+_LABELS = ("model", "user", "job_id", "pod", "namespace")
+#: seed of the label hash that finds where a GPU's job, user or pod changes
+_SEED = 0x5EED_0F_6B0
+#: the key code of a row's GPU, computed in the query where it can be
+_KEY = "_gpu_key"
+#: the streaming path keeps the samples for the charts as 10-minute cells
+_CELL_US = 600 * 1_000_000
+
+
+class _OutOfOrder(Exception):
+    """A chunk held a GPU sample older than one already accounted."""
+
+
+class _KeyCoder:
+    """Dense codes of GPUs (host, GPU index, MIG instance), numbered in sorted key order.
+
+    Strings are cast to an Enum of their sorted levels and GPU indices shifted to start
+    at 0, so one integer per row orders rows as ``(host, gpu, mig_instance)`` with nulls
+    last, and a lookup table numbers the keys present: no string sort or multi-column
+    hash over the rows. Key spaces too large for the table are joined instead.
+    """
+
+    #: largest key space held as a lookup table
+    MAX_SPACE = 1 << 22
+
+    def __init__(self, hosts: pl.Series, gpus: pl.Series, migs: pl.Series) -> None:
+        self.hosts = hosts.drop_nulls().unique().sort()
+        self.migs = migs.drop_nulls().unique().sort()
+        known = gpus.drop_nulls()
+        self.gpu_lo = int(known.min()) if len(known) else 0  # type: ignore[arg-type]
+        # the last slot of every part is its null
+        self.n_gpu = (int(known.max()) - self.gpu_lo + 1 if len(known) else 0) + 1  # type: ignore[arg-type]
+        self.n_host, self.n_mig = len(self.hosts) + 1, len(self.migs) + 1
+        self.fits = self.n_host * self.n_gpu * self.n_mig <= self.MAX_SPACE
+        self.table = pl.DataFrame()
+        self.lookup = np.zeros(0, dtype=np.int64)
+
+    @classmethod
+    def of_frame(cls, frame: pl.DataFrame) -> tuple[_KeyCoder, np.ndarray]:
+        """A coder for the GPUs in ``frame``, and every row's GPU number."""
+        coder = cls(frame["host"], frame["gpu"], frame["mig_instance"])
+        if not coder.fits:
+            coder._set_table(frame.select(_GPU_KEY).unique())
+            return coder, coder.ids(frame)
+        codes = coder._codes(frame)
+        present = np.bincount(codes, minlength=coder.n_host * coder.n_gpu * coder.n_mig) > 0
+        coder._set_table(coder._decode(np.flatnonzero(present)))
+        return coder, coder.lookup[codes]
+
+    @classmethod
+    def of_keys(cls, keys: pl.DataFrame) -> _KeyCoder:
+        """A coder for the distinct GPU keys in ``keys``."""
+        coder = cls(keys["host"], keys["gpu"], keys["mig_instance"])
+        coder._set_table(keys.select(_GPU_KEY).unique())
+        return coder
+
+    def ids(self, frame: pl.DataFrame) -> np.ndarray:
+        """Every row's GPU number (its row in :attr:`table`)."""
+        if self.fits:
+            ids = self.lookup[self._codes(frame)]
+        else:
+            ids = (
+                frame.select(_GPU_KEY)
+                .join(self.table.select(*_GPU_KEY, "_g"), on=list(_GPU_KEY), how="left",
+                      nulls_equal=True, maintain_order="left")["_g"]
+                .fill_null(-1)
+                .to_numpy()
+            )  # fmt: skip
+        if ids.size and int(ids.min()) < 0:
+            raise InputError("A telemetry chunk holds a GPU that the first pass over the input did not see.")  # fmt: skip
+        return ids
+
+    def _set_table(self, keys: pl.DataFrame) -> None:
+        self.table = (
+            keys.sort(_GPU_KEY, nulls_last=True)
+            .with_row_index("_g")
+            .with_columns(
+                pl.col("_g").cast(pl.Int64),
+                pl.struct("host", "gpu").rle_id().cast(pl.Int64).alias("_pg"),
+            )
+        )
+        if self.fits:
+            self.lookup = np.full(self.n_host * self.n_gpu * self.n_mig, -1, dtype=np.int64)
+            self.lookup[self._codes(self.table)] = np.arange(self.table.height)
+
+    def _level_code(self, col: str, levels: pl.Series) -> pl.Expr:
+        if len(levels) == 0:
+            return pl.lit(0, dtype=pl.Int64)
+        return (
+            pl.col(col).cast(pl.Enum(levels.to_list())).to_physical().cast(pl.Int64).fill_null(len(levels))
+        )  # fmt: skip
+
+    def code_expr(self) -> pl.Expr:
+        """Every row's key code, as a polars expression (computed in the query)."""
+        gpu = (pl.col("gpu").cast(pl.Int64) - self.gpu_lo).fill_null(self.n_gpu - 1)
+        host = self._level_code("host", self.hosts)
+        mig = self._level_code("mig_instance", self.migs)
+        return ((host * self.n_gpu + gpu) * self.n_mig + mig).alias(_KEY)
+
+    def _codes(self, frame: pl.DataFrame) -> np.ndarray:
+        if _KEY in frame.columns:
+            return frame[_KEY].to_numpy()
+        return frame.select(self.code_expr()).to_series().to_numpy()
+
+    def _decode(self, codes: np.ndarray) -> pl.DataFrame:
+        mig, rest = codes % self.n_mig, codes // self.n_mig
+        gpu, host = rest % self.n_gpu, rest // self.n_gpu
+        hosts = pl.concat([self.hosts, pl.Series([None], dtype=pl.Utf8)])
+        migs = pl.concat([self.migs, pl.Series([None], dtype=pl.Utf8)])
+        return pl.DataFrame(
+            {
+                "host": hosts.gather(host),
+                "gpu": pl.Series(gpu + self.gpu_lo, dtype=pl.Int64)
+                .cast(pl.Int32)
+                .scatter(np.flatnonzero(gpu == self.n_gpu - 1), None),
+                "mig_instance": migs.gather(mig),
+            }
+        )
+
+
+def _ordered(
+    ids: np.ndarray, t_all: np.ndarray, n_groups: int
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """Row order listing every GPU's rows together in time order (None: already so).
+
+    Returns the order, and the GPU numbers and times in that order. Rows keep their
+    input order within a GPU unless its times go backwards, when they are sorted.
+    """
+    order = None
+    if ids.size > 1 and bool(np.any(ids[1:] < ids[:-1])):
+        # a stable radix sort on 16-bit numbers when they fit
+        key = ids.astype(np.uint16) if n_groups <= 0xFFFF else ids
+        order = np.argsort(key, kind="stable")
+    group = ids if order is None else ids[order]
+    t_us = t_all if order is None else t_all[order]
+    if t_us.size > 1 and bool(np.any((t_us[1:] < t_us[:-1]) & (group[1:] == group[:-1]))):
+        resort = np.lexsort((t_us, group))
+        order = resort if order is None else order[resort]
+        t_us = t_us[resort]
+    return order, group, t_us
+
+
+def _label_digest(frame: pl.DataFrame, columns: list[str]) -> np.ndarray:
+    """A 64-bit hash of each row's labels (equal labels, equal digests)."""
+    digest = np.zeros(frame.height, dtype=np.uint64)
+    for col in columns:
+        digest = digest * np.uint64(0x9E3779B97F4A7C15) ^ frame[col].hash(_SEED).to_numpy()
+    return digest
+
+
+class _Accountant:
+    """Time accounting of telemetry, piece by piece, merged exactly at the end.
+
+    Every piece leaves *runs*: stretches of one GPU's consecutive samples with the same
+    model, user, job, pod and namespace, with the sums the roll-ups need (weights,
+    weighted utilization, SM activity sums and counts, peaks). Every table of the
+    review is an aggregation of the runs of all pieces, so summing them is exact.
+
+    Pieces are either batches of whole GPUs (:meth:`add`), or, for a long log read in
+    order, chunks of consecutive samples (:meth:`add_chunk`) once every GPU's median
+    interval and utilization quantiles are known from a first pass (:meth:`start_chunks`).
+    """
+
+    def __init__(self, xp: Any, idle_threshold: float, prices: pl.DataFrame) -> None:
+        self.xp, self.threshold, self.prices = xp, idle_threshold, prices
+        self.runs: list[pl.DataFrame] = []
+        self.gpus: list[pl.DataFrame] = []
+        self.samples: list[Any] = []
+        self.period: list[tuple[Any, Any]] = []
+        self.n_gpus = self.n_physical = 0
+        # the chunked path: per GPU (global numbers) what the first pass found
+        self.coder: _KeyCoder | None = None
+        self.stats: dict[str, np.ndarray] = {}
+        self.carry: pl.DataFrame | None = None
+        self.cell_sums: list[pl.DataFrame] = []
+
+    # -- batches of whole GPUs -----------------------------------------------------------
+    def add(self, frame: pl.DataFrame, *, condense: bool) -> None:
+        if frame["timestamp"].null_count():
+            frame = frame.filter(pl.col("timestamp").is_not_null())
+        if frame.height == 0:
+            return
+        xp = self.xp
+        coder, ids = _KeyCoder.of_frame(frame)
+        keys = coder.table
+        n_groups = keys.height
+        g_off, p_off = self.n_gpus, self.n_physical
+        self.n_gpus += n_groups
+        self.n_physical += int(keys["_pg"].max()) + 1  # type: ignore[arg-type]
+        order, group, t_us = _ordered(ids, frame["timestamp"].dt.epoch("us").to_numpy(), n_groups)
+        g_x = from_numpy(group, xp)
+        weight_x, median = K.sample_weights(xp, g_x, from_numpy(t_us, xp), n_groups)
+        weight = to_numpy(weight_x)
+        util = _floats(frame["util_pct"], order)
+        idle = ~(util >= self.threshold)  # a sample without a reading counts as idle
+        idle_run = K.idle_runs(xp, g_x, from_numpy(idle, xp), weight_x, n_groups)
+        p50, p95 = K.grouped_quantiles(xp, g_x, from_numpy(util, xp), n_groups, (0.5, 0.95))
+        pg = keys["_pg"].to_numpy() + p_off
+        self.runs.append(self._runs(frame, order, group, weight, keys["host"], pg, g_off))
+        self.gpus.append(
+            keys.select(_GPU_KEY).with_columns(
+                pl.Series("_g", np.arange(n_groups, dtype=np.int64) + g_off),
+                pl.Series("median_interval_s", to_numpy(median)),
+                pl.Series("longest_idle_h", to_numpy(idle_run) / 3600.0),
+                pl.Series("p50_util_pct", to_numpy(p50)),
+                pl.Series("p95_util_pct", to_numpy(p95)),
+            )
+        )
+        stamps = frame["timestamp"]
+        self.period.append((stamps.min(), stamps.max()))
+        sorted_keys = keys.select(_GPU_KEY)
+        if condense:
+            self.samples.append(_cells(sorted_keys, group, t_us, util, weight))
+        else:
+            self.samples.append((frame, order, group, sorted_keys, weight, idle))
+
+    def _runs(
+        self,
+        frame: pl.DataFrame,
+        rows: np.ndarray | None,
+        group: np.ndarray,
+        weight: np.ndarray,
+        hosts: pl.Series,
+        pg: np.ndarray,
+        g_off: int,
+    ) -> pl.DataFrame:
+        """The runs of ``frame``'s ``rows`` (None: every row, already in order).
+
+        ``group`` and ``weight`` are in accounting order (``rows``). Runs are found in
+        that order; their sums are taken in the frame's own order (every row tagged with
+        its run), so no value column is reordered.
+        """
+        # a new run wherever the GPU or any label changes; labels are compared through a
+        # 64-bit digest of all of them (no string moves), in the accounting order
+        change = np.empty(group.shape[0], dtype=bool)
+        change[0] = True
+        np.not_equal(group[1:], group[:-1], out=change[1:])
+        present = [c for c in _LABELS if frame[c].null_count() < frame.height]
+        if present:
+            digest = _label_digest(frame, present)
+            if rows is not None:
+                digest = digest[rows]
+            change[1:] |= digest[1:] != digest[:-1]
+        r_starts = np.flatnonzero(change)
+        n_runs = r_starts.shape[0]
+        run_sorted = np.cumsum(change, dtype=np.int64) - 1
+        if rows is None:
+            run_of, w_of = run_sorted, weight
+        else:  # rows not accounted now go to one more run, dropped
+            run_of = np.full(frame.height, n_runs, dtype=np.int64)
+            run_of[rows] = run_sorted
+            w_of = np.zeros(frame.height)
+            w_of[rows] = weight
+        slots = n_runs + 1
+
+        def total(values: np.ndarray) -> np.ndarray:
+            return np.bincount(run_of, weights=values, minlength=slots)[:n_runs]
+
+        def peak(series: pl.Series) -> pl.Series:
+            out = np.full(slots, np.nan)
+            np.fmax.at(out, run_of, _floats(series, None))  # NaN only where no reading
+            return pl.Series(out[:n_runs]).fill_nan(None)
+
+        util = _floats(frame["util_pct"], None)
+        w_idle = np.where(util >= self.threshold, 0.0, w_of)  # no reading counts as idle
+        util_w = _zero_nan(util * w_of)
+        sums = {"_w": total(w_of), "_w_idle": total(w_idle), "_util_w": total(util_w)}
+        for name, col in (("_sm", "sm_active"), ("_power", "power_w")):
+            if frame[col].null_count() == frame.height:
+                sums[f"{name}_sum"] = np.zeros(n_runs)
+                sums[f"{name}_n"] = np.zeros(n_runs)
+                if name == "_sm":
+                    sums["_eff_w"] = sums["_util_w"]
+                continue
+            values = _floats(frame[col], None)
+            has = ~np.isnan(values)
+            sums[f"{name}_sum"] = total(np.where(has, values, 0.0))
+            sums[f"{name}_n"] = total(has)
+            if name == "_sm":  # SM activity where read, else utilization
+                sums["_eff_w"] = total(_zero_nan(np.where(has, values * 100.0, util) * w_of))
+        sums_frame = pl.DataFrame(
+            {
+                "_w": sums["_w"],
+                "_w_idle": sums["_w_idle"],
+                "_util_w": sums["_util_w"],
+                "_eff_w": sums["_eff_w"],
+                "_sm_sum": sums["_sm_sum"],
+                "_sm_n": np.rint(sums["_sm_n"]).astype(np.int64),
+                "_power_sum": sums["_power_sum"],
+                "_power_n": np.rint(sums["_power_n"]).astype(np.int64),
+            }
+        ).with_columns(
+            peak(frame["mem_used_mib"]).alias("_mem_peak"),
+            peak(frame["mem_total_mib"]).alias("_mem_total"),
+            (pl.col("_w") - pl.col("_w_idle")).alias("_w_active"),
+        )
+        run_group = group[r_starts]
+        first_rows = r_starts if rows is None else rows[r_starts]
+        return pl.concat(
+            [
+                frame.select(_LABELS)[first_rows].with_columns(
+                    hosts.gather(run_group),
+                    pl.Series("_g", run_group + g_off),
+                    pl.Series("_pg", pg[run_group]),
+                ),
+                sums_frame,
+            ],
+            how="horizontal",
+        )
+
+    # -- chunks of consecutive samples ---------------------------------------------------
+    def start_chunks(self, coder: _KeyCoder, median: np.ndarray, p50: np.ndarray, p95: np.ndarray) -> None:  # fmt: skip
+        """Account chunks next, with each GPU's median interval and quantiles known."""
+        n = coder.table.height
+        self.coder, self.carry = coder, None
+        self.stats = {
+            "median": median, "p50": p50, "p95": p95,
+            "longest": np.zeros(n), "trailing": np.zeros(n),
+        }  # fmt: skip
+
+    def add_chunk(self, chunk: pl.DataFrame | None, *, final: bool) -> None:
+        """Account the next chunk of samples (``None``: none, only the held-back rows).
+
+        Each GPU's last sample so far is held back to the next chunk, whose first sample
+        of that GPU ends its interval; ``final`` accounts it with the median instead.
+        Raises :class:`_OutOfOrder` when a chunk goes back in time for some GPU.
+        """
+        assert self.coder is not None
+        parts = [f for f in (self.carry, chunk) if f is not None and f.height]
+        if not parts:
+            return
+        n_carry = self.carry.height if self.carry is not None else 0
+        frame = pl.concat(parts, how="vertical_relaxed") if len(parts) > 1 else parts[0]
+        if frame["timestamp"].null_count():  # the carried rows have times: they stay first
+            frame = frame.filter(pl.col("timestamp").is_not_null())
+        if chunk is not None and chunk.height:
+            stamps = chunk["timestamp"]
+            if stamps.null_count() < chunk.height:
+                self.period.append((stamps.min(), stamps.max()))
+        keys = self.coder.table
+        n_groups = keys.height
+        order, group, t_us = _ordered(
+            self.coder.ids(frame), frame["timestamp"].dt.epoch("us").to_numpy(), n_groups
+        )
+        rows = np.arange(frame.height) if order is None else order
+        first = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+        if n_carry and int(np.count_nonzero(rows[first] < n_carry)) != n_carry:
+            raise _OutOfOrder
+        xp = self.xp
+        weight = to_numpy(
+            K.capped_weights(
+                xp, from_numpy(group, xp), from_numpy(t_us, xp),
+                from_numpy(self.stats["median"], xp),
+            )
+        )  # fmt: skip
+        if final:
+            self.carry = None
+        else:  # each GPU's last sample waits for the next chunk to end its interval
+            last = np.r_[group[1:] != group[:-1], True]
+            self.carry = frame[rows[last]]
+            keep = ~last
+            rows, group, t_us, weight = rows[keep], group[keep], t_us[keep], weight[keep]
+        if group.shape[0] == 0:
+            return
+        util = _floats(frame["util_pct"], rows)
+        idle = ~(util >= self.threshold)
+        longest, leading, trailing, full = (
+            to_numpy(p)
+            for p in K.idle_run_parts(
+                xp, from_numpy(group, xp), from_numpy(idle, xp), from_numpy(weight, xp), n_groups
+            )
+        )
+        s = self.stats
+        s["longest"] = np.maximum(np.maximum(s["longest"], longest), s["trailing"] + leading)
+        s["trailing"] = np.where(full, s["trailing"] + leading, trailing)
+        self.runs.append(
+            self._runs(frame, rows, group, weight, keys["host"], keys["_pg"].to_numpy(), 0)
+        )
+        self.cell_sums.append(_cell_sums(group, t_us, util, weight))
+
+    def finish_chunks(self) -> None:
+        """Account the held-back samples and build the per-GPU table and chart cells."""
+        self.add_chunk(None, final=True)
+        assert self.coder is not None
+        keys, s = self.coder.table, self.stats
+        self.n_gpus = keys.height
+        self.gpus = [
+            keys.select(*_GPU_KEY, "_g").with_columns(
+                pl.Series("median_interval_s", s["median"]),
+                pl.Series("longest_idle_h", s["longest"] / 3600.0),
+                pl.Series("p50_util_pct", s["p50"]),
+                pl.Series("p95_util_pct", s["p95"]),
+            )
+        ]
+        if self.cell_sums:
+            self.samples = [_cells_frame(keys.select(_GPU_KEY), pl.concat(self.cell_sums))]
+
+    def result(self, jobs: Any, started: float, info: Any, params: dict[str, Any]) -> GpuReview:
+        if not self.runs:
+            raise EmptyInputError("The telemetry has no samples with a timestamp.")
+        runs = pl.concat(self.runs, how="vertical_relaxed")
+        mapping = _price_of(runs["model"].drop_nulls().unique().to_list(), self.prices)
+        runs = runs.with_columns(
+            pl.col("model")
+            .replace_strict(mapping, default=None, return_dtype=pl.Float64)
+            .fill_null(0.0)
+            .alias("_price")
+        )
+        gpus = pl.concat(self.gpus, how="vertical_relaxed")
+        per_gpu = _per_gpu(runs, gpus)
+        by = {name: _rollup(runs, [name]) for name in ("host", "job_id")}
+        # time no job holds is idle capacity too: it belongs to "(no job)", not to nobody
+        by["user"] = _rollup(runs.with_columns(pl.col("user").fill_null(NO_JOB)), ["user"])
+        job_users = (
+            runs.filter(pl.col("job_id").is_not_null())
+            .group_by("job_id", maintain_order=True)
+            .agg(pl.col("user").drop_nulls().first())
+        )
+        by["job_id"] = by["job_id"].join(job_users, on="job_id", how="left", maintain_order="left")
+        by["pod"] = _rollup(runs.filter(pl.col("pod").is_not_null()), ["namespace", "pod"])
+        jobs_frame = _jobs(jobs, by["job_id"], self.prices)
+        period = (min(p[0] for p in self.period), max(p[1] for p in self.period))
+        params = {**params, "backend": info.name, "start": period[0], "end": period[1]}
+        if isinstance(self.samples[0], pl.DataFrame):
+            samples: Any = pl.concat(self.samples, how="vertical_relaxed")
+        else:
+            samples = functools.partial(_samples, *self.samples[0])
+        return GpuReview(
+            samples=samples, per_gpu=per_gpu, per_host=by["host"], per_user=by["user"], per_pod=by["pod"],
+            per_job=jobs_frame, params=params, period=period, backend=info,
+            elapsed_s=time.perf_counter() - started,
+        )  # fmt: skip
+
+
+def _floats(series: pl.Series, order: np.ndarray | None) -> np.ndarray:
+    """A numeric column in row ``order`` (None: as is) as float64, nulls as NaN."""
+    if series.dtype != pl.Float64:
+        series = series.cast(pl.Float64)
+    if series.null_count():
+        series = series.fill_null(float("nan"))
+    values = series.to_numpy()
+    return values if order is None else np.take(values, order)
+
+
+def _zero_nan(values: np.ndarray) -> np.ndarray:
+    """``values`` (a temporary) with NaN set to 0, in place."""
+    missing = np.isnan(values)
+    if missing.any():
+        values[missing] = 0.0
+    return values
+
+
+def _cell_sums(
+    group: np.ndarray, t_us: np.ndarray, util: np.ndarray, weight: np.ndarray
+) -> pl.DataFrame:
+    """Samples summed per (GPU number, 10-minute cell, 10 % utilization band)."""
+    has = ~np.isnan(util)
+    band = np.clip(np.floor(np.where(has, util, 0.0) / 10.0), 0.0, 9.0).astype(np.int64)
+    cell = t_us // _CELL_US
+    first, last = int(cell.min()), int(cell.max())
+    n_gpus, n_cells = int(group.max()) + 1, last - first + 1
+    num = np.where(has, util * weight, 0.0)
+    if n_gpus * n_cells * 10 <= 1 << 24:  # a dense table of cells: counted, not hashed
+        key = (group * n_cells + (cell - first)) * 10 + band
+        size = n_gpus * n_cells * 10
+        w_sum = np.bincount(key, weights=weight, minlength=size)
+        used = np.flatnonzero(np.bincount(key, minlength=size))
+        band_of, rest = used % 10, used // 10
+        return pl.DataFrame(
+            {
+                "_gi": rest // n_cells,
+                "_cell": (rest % n_cells + first) * _CELL_US,
+                "_band": band_of * 10.0,
+                "_num": np.bincount(key, weights=num, minlength=size)[used],
+                "_w": w_sum[used],
+            }
+        )
+    return (
+        pl.DataFrame(
+            {
+                "_gi": group,
+                "_cell": cell * _CELL_US,
+                "_band": band * 10.0,
+                "_num": num,
+                "_w": weight,
+            }
+        )
+        .group_by("_gi", "_cell", "_band")
+        .agg(pl.col("_num").sum(), pl.col("_w").sum())
+    )
+
+
+def _cells_frame(keys: pl.DataFrame, sums: pl.DataFrame) -> pl.DataFrame:
+    """Cell sums (of one or more pieces) as the chart samples of the GPUs in ``keys``.
+
+    ``util_pct`` is the cell's weighted utilization (readings only), ``_w`` its
+    seconds: the heat map and the distribution come out as from every sample.
+    """
+    cells = (
+        sums.group_by("_gi", "_cell", "_band")
+        .agg(pl.col("_num").sum(), pl.col("_w").sum())
+        .sort("_gi", "_cell", "_band")
+    )
+    ident = keys.with_row_index("_gi").with_columns(pl.col("_gi").cast(pl.Int64))
+    return (
+        cells.with_columns(pl.col("_gi").cast(pl.Int64))
+        .join(ident, on="_gi", how="left")
+        .select(
+            pl.col("_cell").cast(pl.Datetime("us", "UTC")).alias("timestamp"),
+            *_GPU_KEY,
+            # a weighted mean of readings in one band lies in it: keep rounding from moving it
+            pl.when(pl.col("_w") > 0)
+            .then(
+                (pl.col("_num") / pl.col("_w")).clip(
+                    pl.col("_band"),
+                    pl.when(pl.col("_band") < 90.0)
+                    .then(pl.col("_band") + 10.0 - 1e-9)
+                    .otherwise(100.0),
+                )
+            )
+            .alias("util_pct"),
+            "_w",
+        )
+    )
+
+
+def _cells(
+    keys: pl.DataFrame, group: np.ndarray, t_us: np.ndarray, util: np.ndarray, weight: np.ndarray
+) -> pl.DataFrame:
+    """Samples condensed to (GPU, 10-minute cell, 10 % utilization band) for the charts."""
+    return _cells_frame(keys, _cell_sums(group, t_us, util, weight))
+
+
+def _samples(
+    frame: pl.DataFrame,
+    order: np.ndarray | None,
+    group: np.ndarray,
+    keys: pl.DataFrame,
+    weight: np.ndarray,
+    idle: np.ndarray,
+) -> pl.DataFrame:
+    """Every sample in (GPU, time) order with its seconds (``_w``) and idle flag."""
+    rows = frame.drop(*_GPU_KEY)
+    if order is not None:
+        rows = rows[order]
+    ident = keys[group]
+    return pl.concat([ident, rows], how="horizontal").with_columns(
+        pl.Series("_w", weight), pl.Series("_idle", idle)
+    )
