@@ -40,3 +40,16 @@ def xp(request):
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
+
+
+@pytest.fixture(scope="module")
+def client():
+    """A Dask client of a real two-process LocalCluster on the loopback, per test module."""
+    distributed = pytest.importorskip("distributed", reason="dask.distributed is not installed")
+    cluster = distributed.LocalCluster(
+        n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1",
+        dashboard_address=None, memory_limit="1GiB",
+    )  # fmt: skip
+    with distributed.Client(cluster) as c:
+        yield c
+    cluster.close()

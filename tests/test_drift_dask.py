@@ -54,17 +54,6 @@ def _frame(seed: int, n: int, shift: float, start: datetime) -> pl.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def client():
-    cluster = distributed.LocalCluster(
-        n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1",
-        dashboard_address=None, memory_limit="1GiB",
-    )  # fmt: skip
-    with distributed.Client(cluster) as c:
-        yield c
-    cluster.close()
-
-
-@pytest.fixture(scope="module")
 def frames():
     ref = _frame(1, 6000, 0.0, T0)
     cur = _frame(2, 9000, 0.15, T0)

@@ -59,17 +59,6 @@ def _frame(seed: int, n: int, current: bool) -> pl.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def client():
-    cluster = distributed.LocalCluster(
-        n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1",
-        dashboard_address=None, memory_limit="1GiB",
-    )  # fmt: skip
-    with distributed.Client(cluster) as c:
-        yield c
-    cluster.close()
-
-
-@pytest.fixture(scope="module")
 def results(client):
     ref, cur = _frame(1, 1500, False), _frame(2, 2000, True)
     pdf = cur.to_pandas()

@@ -60,17 +60,6 @@ def _frame(seed: int, n: int, shift: float = 0.0, *, few_scores: bool = False) -
 
 
 @pytest.fixture(scope="module")
-def client():
-    cluster = distributed.LocalCluster(
-        n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1",
-        dashboard_address=None, memory_limit="1GiB",
-    )  # fmt: skip
-    with distributed.Client(cluster) as c:
-        yield c
-    cluster.close()
-
-
-@pytest.fixture(scope="module")
 def frames():
     return _frame(1, 3000), _frame(2, 4000, 0.3)
 

@@ -29,17 +29,6 @@ from tests.test_gpu_stream import PRICES, _assert_same, _fleet  # noqa: E402
 T0 = datetime(2026, 3, 1, tzinfo=timezone.utc)
 
 
-@pytest.fixture(scope="module")
-def client():
-    cluster = distributed.LocalCluster(
-        n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1",
-        dashboard_address=None, memory_limit="1GiB",
-    )  # fmt: skip
-    with distributed.Client(cluster) as c:
-        yield c
-    cluster.close()
-
-
 def _owned_fleet() -> tuple[pl.DataFrame, pl.DataFrame]:
     """The streaming tests' fleet (gaps, MIG, pods, jobs), GPU n1/1's users only in Slurm."""
     frame = _fleet(11).with_columns(
