@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+from typing import Any
 
 import numpy as np
 import pytest
@@ -53,3 +54,27 @@ def client():
     with distributed.Client(cluster) as c:
         yield c
     cluster.close()
+
+
+@pytest.fixture
+def captured(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]]:
+    """Record what the CLI asks reporting to run, without running a notebook."""
+    from pathlib import Path
+
+    from aiops_lab import reporting
+
+    calls: list[tuple[str, dict[str, Any]]] = []
+
+    def fake_run_report(kind: str, *, parameters: Any = None, **kwargs: Any) -> Any:
+        calls.append((kind, dict(parameters or {})))
+        return reporting.ReportOutcome(
+            kind=kind,
+            html_path=Path("r.html"),
+            notebook_path=Path("r.ipynb"),
+            result_path=Path("r.json"),
+            summary={"alert": False, "headline": "ok"},
+            alert=False,
+        )
+
+    monkeypatch.setattr(reporting, "run_report", fake_run_report)
+    return calls

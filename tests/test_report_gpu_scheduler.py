@@ -17,26 +17,6 @@ OPTIONS = {"jobs": "bundled:gpu/sacct.txt", "idle_threshold": 10.0, "backend": "
 TOTALS = ("gpu_hours", "active_gpu_hours", "idle_gpu_hours", "idle_cost")
 
 
-@pytest.fixture
-def captured(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]]:
-    """Record what the CLI asks reporting to run, without running a notebook."""
-    calls: list[tuple[str, dict[str, Any]]] = []
-
-    def fake_run_report(kind: str, *, parameters: Any = None, **kwargs: Any) -> Any:
-        calls.append((kind, dict(parameters or {})))
-        return reporting.ReportOutcome(
-            kind=kind,
-            html_path=Path("r.html"),
-            notebook_path=Path("r.ipynb"),
-            result_path=Path("r.json"),
-            summary={"alert": False, "headline": "ok"},
-            alert=False,
-        )
-
-    monkeypatch.setattr(reporting, "run_report", fake_run_report)
-    return calls
-
-
 # -- the option (no notebook runs) -------------------------------------------------------
 def test_gpu_notebook_declares_scheduler_in_memory_by_default() -> None:
     declared = reporting.report_parameters(reporting.notebook_path("gpu"))

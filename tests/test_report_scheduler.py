@@ -6,7 +6,6 @@ import json
 import socket
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import polars as pl
@@ -16,26 +15,6 @@ from aiops_lab import cli, reporting
 from aiops_lab.errors import ParameterError
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
-
-
-@pytest.fixture
-def captured(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]]:
-    """Record what the CLI asks reporting to run, without running a notebook."""
-    calls: list[tuple[str, dict[str, Any]]] = []
-
-    def fake_run_report(kind: str, *, parameters: Any = None, **kwargs: Any) -> Any:
-        calls.append((kind, dict(parameters or {})))
-        return reporting.ReportOutcome(
-            kind=kind,
-            html_path=Path("r.html"),
-            notebook_path=Path("r.ipynb"),
-            result_path=Path("r.json"),
-            summary={"alert": False, "headline": "ok"},
-            alert=False,
-        )
-
-    monkeypatch.setattr(reporting, "run_report", fake_run_report)
-    return calls
 
 
 # -- the option (no notebook runs) -------------------------------------------------------
