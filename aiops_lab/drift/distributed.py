@@ -101,6 +101,7 @@ from aiops_lab.drift.distributed_quality import (
     _QualitySpec,
 )
 from aiops_lab.drift.distributed_sample import _Deeper
+from aiops_lab.drift.engine import untested_reasons
 from aiops_lab.drift.sources import null_counts, numeric_matrix, sorted_numeric
 from aiops_lab.errors import ColumnNotFoundError, EmptyInputError, InputError, ParameterError
 
@@ -455,7 +456,8 @@ def _statistics(
         out["p_value"][n_num:] = out["chi2_p"][n_num:]
         for k in ("ks_error", "wasserstein_error"):
             bounds[k][n_num:] = 0.0
-    reason = _reasons(out, const, plan.columns, ref.min_count)
+    k = len(plan.columns)
+    reason = untested_reasons(out["n_ref"][:k], out["n_cur"][:k], const[:k], ref.min_count)
     untestable = np.asarray([r is not None for r in reason])
     for key in STATISTICS:
         if key not in ("n_ref", "n_cur", "null_ref", "null_cur", "null_p"):
@@ -467,28 +469,6 @@ def _statistics(
         levels=[None] * n_num + list(ref.levels),
     )  # fmt: skip
     return out, bounds
-
-
-def _reasons(
-    out: dict[str, Any], constant: np.ndarray, columns: list[str], min_count: int
-) -> list[str | None]:
-    """Why a column is left untested (the same rules and words as the in-memory engine)."""
-    reasons: list[str | None] = []
-    for i in range(len(columns)):
-        n_r, n_c = int(out["n_ref"][i]), int(out["n_cur"][i])
-        if n_r == 0:
-            reasons.append("no non-null values in the reference")
-        elif n_c == 0:
-            reasons.append("no non-null values in the current data")
-        elif n_r < min_count or n_c < min_count:
-            reasons.append(
-                f"too few values (reference {n_r}, current {n_c}; min_count={min_count})"
-            )
-        elif constant[i]:
-            reasons.append("constant: one and the same value on both sides")
-        else:
-            reasons.append(None)
-    return reasons
 
 
 # -- the reduction ---------------------------------------------------------------------------

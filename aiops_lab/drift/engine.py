@@ -281,22 +281,28 @@ class ReferenceProfile:
         }
 
     def _reasons(self, out: dict[str, Any], constant: np.ndarray) -> list[str | None]:
-        reasons: list[str | None] = []
-        for i in range(len(self.plan.columns)):
-            n_r, n_c = int(out["n_ref"][i]), int(out["n_cur"][i])
-            if n_r == 0:
-                reasons.append("no non-null values in the reference")
-            elif n_c == 0:
-                reasons.append("no non-null values in the current data")
-            elif n_r < self.min_count or n_c < self.min_count:
-                reasons.append(
-                    f"too few values (reference {n_r}, current {n_c}; min_count={self.min_count})"
-                )
-            elif constant[i]:
-                reasons.append("constant: one and the same value on both sides")
-            else:
-                reasons.append(None)
-        return reasons
+        k = len(self.plan.columns)
+        return untested_reasons(out["n_ref"][:k], out["n_cur"][:k], constant[:k], self.min_count)
+
+
+def untested_reasons(n_ref: Any, n_cur: Any, constant: Any, min_count: int) -> list[str | None]:
+    """Why each column is left untested (None: tested), from its valid counts per side."""
+    reasons: list[str | None] = []
+    for n_r, n_c, same in zip(n_ref, n_cur, constant, strict=True):
+        n_r, n_c = int(n_r), int(n_c)
+        if n_r == 0:
+            reasons.append("no non-null values in the reference")
+        elif n_c == 0:
+            reasons.append("no non-null values in the current data")
+        elif n_r < min_count or n_c < min_count:
+            reasons.append(
+                f"too few values (reference {n_r}, current {n_c}; min_count={min_count})"
+            )
+        elif same:
+            reasons.append("constant: one and the same value on both sides")
+        else:
+            reasons.append(None)
+    return reasons
 
 
 def _is_numpy(xp: Any) -> bool:
