@@ -6,7 +6,7 @@
 For each row count N, telemetry in ``TELEMETRY_SCHEMA`` is generated (fixed seed,
 vectorised NumPy) and written once to a Parquet file in a temporary folder: 64 A100
 GPUs on 8 hosts, each sampled every 1 to 60 seconds (per GPU) over the same period,
-with +-5 % jitter and occasional gaps; utilization comes in stretches (idle, light,
+with +-5 % jitter (times to the millisecond) and occasional gaps; utilization comes in stretches (idle, light,
 busy; about two hours on average) with short dips, and busy stretches carry a user
 and a job id.
 
@@ -102,8 +102,9 @@ def make_telemetry(n: int, seed: int = SEED) -> pl.DataFrame:
     step = interval[g] * rng.uniform(0.95, 1.05, n)
     gap = rng.random(n) < GAP_P
     step[gap] *= rng.uniform(5.0, 500.0, int(gap.sum()))
-    step_us = np.round(step * 1e6).astype(np.int64)
-    step_us[first] = np.round(rng.uniform(0.0, 60.0, g_count) * 1e6).astype(np.int64)
+    # times to the millisecond, as nvidia-smi and Prometheus scrapes write them
+    step_us = np.round(step * 1e3).astype(np.int64) * 1000
+    step_us[first] = np.round(rng.uniform(0.0, 60.0, g_count) * 1e3).astype(np.int64) * 1000
     cum = np.cumsum(step_us)
     offset = np.repeat(cum[first] - step_us[first], counts)
     t_us = START + cum - offset

@@ -25,6 +25,8 @@ from aiops_lab.gpu.rollups import NO_JOB, _jobs, _per_gpu, _price_of, _rollup
 #: a GPU's key columns, in sort order
 _GPU_KEY = ("host", "gpu", "mig_instance")
 _LABELS = ("model", "user", "job_id", "pod", "namespace")
+#: the numeric columns the accounting reads
+_VALUES = ("util_pct", "sm_active", "mem_used_mib", "mem_total_mib", "power_w")
 #: seed of the label hash that finds where a GPU's job, user or pod changes
 _SEED = 0x5EED_0F_6B0
 #: the key code of a row's GPU, computed in the query where it can be
@@ -157,12 +159,21 @@ def _ordered(
         # a stable radix sort on 16-bit numbers when they fit
         key = ids.astype(np.uint16) if n_groups <= 0xFFFF else ids
         order = np.argsort(key, kind="stable")
-    group = ids if order is None else ids[order]
-    t_us = t_all if order is None else t_all[order]
-    if t_us.size > 1 and bool(np.any((t_us[1:] < t_us[:-1]) & (group[1:] == group[:-1]))):
-        resort = np.lexsort((t_us, group))
-        order = resort if order is None else order[resort]
-        t_us = t_us[resort]
+        # the GPU numbers in that order, counted rather than gathered
+        group = np.repeat(
+            np.arange(n_groups, dtype=ids.dtype), np.bincount(ids, minlength=n_groups)
+        )
+        t_us = t_all[order]
+    else:
+        group, t_us = ids, t_all
+    if t_us.size > 1:
+        # times may only go back where one GPU's rows end and the next one's begin
+        back = np.flatnonzero(t_us[1:] < t_us[:-1])
+        if back.size and bool(np.any(group[back] == group[back + 1])):
+            resort = np.lexsort((t_us, group))
+            order = resort if order is None else order[resort]
+            t_us = t_us[resort]
+            group = group[resort]
     return order, group, t_us
 
 
@@ -172,6 +183,23 @@ def _label_digest(frame: pl.DataFrame, columns: list[str]) -> np.ndarray:
     for col in columns:
         digest = digest * np.uint64(0x9E3779B97F4A7C15) ^ frame[col].hash(_SEED).to_numpy()
     return digest
+
+
+def chunk_query(frame: pl.LazyFrame, coder: _KeyCoder) -> pl.LazyFrame:
+    """The columns :meth:`_Accountant.add_chunk` reads, computed as the log is read.
+
+    The GPU's key code, the time in microseconds, the numbers as float64 with NaN for
+    no reading, the labels and a 64-bit digest of them: the reader's threads compute
+    these while the accounting works on the previous chunk.
+    """
+    keys = [coder.code_expr()] if coder.fits else [pl.col(c) for c in _GPU_KEY]
+    return frame.select(
+        *keys,
+        pl.col("timestamp").dt.epoch("us").alias("_t"),
+        *(pl.col(c).cast(pl.Float64).fill_null(float("nan")) for c in _VALUES),
+        *_LABELS,
+        pl.struct(_LABELS).hash(_SEED).alias("_digest"),
+    )
 
 
 class _Accountant:
@@ -199,6 +227,7 @@ class _Accountant:
         self.stats: dict[str, np.ndarray] = {}
         self.carry: pl.DataFrame | None = None
         self.cell_sums: list[pl.DataFrame] = []
+        self.time_dtype: pl.DataType = pl.Datetime("us", "UTC")
 
     # -- batches of whole GPUs -----------------------------------------------------------
     def add(self, frame: pl.DataFrame, *, condense: bool) -> None:
@@ -277,33 +306,66 @@ class _Accountant:
             run_of[rows] = run_sorted
             w_of = np.zeros(frame.height)
             w_of[rows] = weight
+        values = {
+            c: _floats(frame[c], None) for c in _VALUES if frame[c].null_count() < frame.height
+        }
+        run_group = group[r_starts]
+        first_rows = r_starts if rows is None else rows[r_starts]
+        return self._run_table(frame, values, run_of, w_of, n_runs, first_rows, run_group, hosts, pg, g_off)  # fmt: skip
+
+    def _run_table(
+        self,
+        frame: pl.DataFrame,
+        values: dict[str, np.ndarray],
+        run_of: np.ndarray,
+        w_of: np.ndarray,
+        n_runs: int,
+        first_rows: np.ndarray,
+        run_group: np.ndarray,
+        hosts: pl.Series | None = None,
+        pg: np.ndarray | None = None,
+        g_off: int = 0,
+    ) -> pl.DataFrame:
+        """Each run's labels and sums, from every row's run number in the frame's order.
+
+        ``values`` holds the numeric columns (``_VALUES``) with a reading, as float64
+        with NaN for none; ``run_of`` numbers rows ``0..n_runs`` (``n_runs``: rows not
+        accounted); ``w_of`` their seconds; ``first_rows`` and ``run_group`` each run's
+        first row and GPU number.
+        """
+        if hosts is None or pg is None:  # GPU numbers of the chunks' coder
+            assert self.coder is not None
+            hosts, pg = self.coder.table["host"], self.coder.table["_pg"].to_numpy()
         slots = n_runs + 1
 
-        def total(values: np.ndarray) -> np.ndarray:
-            return np.bincount(run_of, weights=values, minlength=slots)[:n_runs]
+        def total(weights: np.ndarray | None) -> np.ndarray:
+            return np.bincount(run_of, weights=weights, minlength=slots)[:n_runs]
 
-        def peak(series: pl.Series) -> pl.Series:
+        def peak(col: str) -> pl.Series:
             out = np.full(slots, np.nan)
-            np.fmax.at(out, run_of, _floats(series, None))  # NaN only where no reading
+            if col in values:
+                np.fmax.at(out, run_of, values[col])  # NaN only where no reading
             return pl.Series(out[:n_runs]).fill_nan(None)
 
-        util = _floats(frame["util_pct"], None)
+        util = values.get("util_pct")
+        if util is None:
+            util = np.full(run_of.shape[0], np.nan)
         w_idle = np.where(util >= self.threshold, 0.0, w_of)  # no reading counts as idle
         util_w = _zero_nan(util * w_of)
         sums = {"_w": total(w_of), "_w_idle": total(w_idle), "_util_w": total(util_w)}
         for name, col in (("_sm", "sm_active"), ("_power", "power_w")):
-            if frame[col].null_count() == frame.height:
+            if col not in values:
                 sums[f"{name}_sum"] = np.zeros(n_runs)
                 sums[f"{name}_n"] = np.zeros(n_runs)
                 if name == "_sm":
                     sums["_eff_w"] = sums["_util_w"]
                 continue
-            values = _floats(frame[col], None)
-            has = ~np.isnan(values)
-            sums[f"{name}_sum"] = total(np.where(has, values, 0.0))
-            sums[f"{name}_n"] = total(has)
+            reading = values[col]
+            has = ~np.isnan(reading)
+            sums[f"{name}_sum"] = total(np.where(has, reading, 0.0))
+            sums[f"{name}_n"] = total(has.astype(np.float64))
             if name == "_sm":  # SM activity where read, else utilization
-                sums["_eff_w"] = total(_zero_nan(np.where(has, values * 100.0, util) * w_of))
+                sums["_eff_w"] = total(_zero_nan(np.where(has, reading * 100.0, util) * w_of))
         sums_frame = pl.DataFrame(
             {
                 "_w": sums["_w"],
@@ -316,12 +378,10 @@ class _Accountant:
                 "_power_n": np.rint(sums["_power_n"]).astype(np.int64),
             }
         ).with_columns(
-            peak(frame["mem_used_mib"]).alias("_mem_peak"),
-            peak(frame["mem_total_mib"]).alias("_mem_total"),
+            peak("mem_used_mib").alias("_mem_peak"),
+            peak("mem_total_mib").alias("_mem_total"),
             (pl.col("_w") - pl.col("_w_idle")).alias("_w_active"),
         )
-        run_group = group[r_starts]
-        first_rows = r_starts if rows is None else rows[r_starts]
         return pl.concat(
             [
                 frame.select(_LABELS)[first_rows].with_columns(
@@ -335,43 +395,66 @@ class _Accountant:
         )
 
     # -- chunks of consecutive samples ---------------------------------------------------
-    def start_chunks(self, coder: _KeyCoder, median: np.ndarray, p50: np.ndarray, p95: np.ndarray) -> None:  # fmt: skip
+    def start_chunks(
+        self,
+        coder: _KeyCoder,
+        median: np.ndarray,
+        p50: np.ndarray,
+        p95: np.ndarray,
+        *,
+        time_dtype: pl.DataType | None = None,
+    ) -> None:
         """Account chunks next, with each GPU's median interval and quantiles known."""
         n = coder.table.height
         self.coder, self.carry = coder, None
+        self.time_dtype = _micro(time_dtype or pl.Datetime("us", "UTC"))
         self.stats = {
             "median": median, "p50": p50, "p95": p95,
             "longest": np.zeros(n), "trailing": np.zeros(n),
         }  # fmt: skip
 
     def add_chunk(self, chunk: pl.DataFrame | None, *, final: bool) -> None:
-        """Account the next chunk of samples (``None``: none, only the held-back rows).
+        """Account the next chunk of :func:`chunk_query` (``None``: only the held-back rows).
 
-        Each GPU's last sample so far is held back to the next chunk, whose first sample
-        of that GPU ends its interval; ``final`` accounts it with the median instead.
-        Raises :class:`_OutOfOrder` when a chunk goes back in time for some GPU.
+        Each GPU's last sample so far is held back: the next chunk holding that GPU
+        gives the time its interval ends, and it is accounted then, on its own, before
+        that chunk; ``final`` accounts the held-back samples left with their GPU's
+        median interval. Only times, GPU numbers and label digests are put in (GPU,
+        time) order; every sum is taken over the rows in the order they were read, each
+        tagged with its run. Raises :class:`_OutOfOrder` when a chunk goes back in time
+        for some GPU.
         """
         assert self.coder is not None
-        parts = [f for f in (self.carry, chunk) if f is not None and f.height]
-        if not parts:
+        n_groups = self.coder.table.height
+        if chunk is None or chunk.height == 0:
+            if final and self.carry is not None:
+                held = self.carry
+                self.carry = None
+                self._add_held(held, self.stats["median"][held["_g"].to_numpy()])
             return
-        n_carry = self.carry.height if self.carry is not None else 0
-        frame = pl.concat(parts, how="vertical_relaxed") if len(parts) > 1 else parts[0]
-        if frame["timestamp"].null_count():  # the carried rows have times: they stay first
-            frame = frame.filter(pl.col("timestamp").is_not_null())
-        if chunk is not None and chunk.height:
-            stamps = chunk["timestamp"]
-            if stamps.null_count() < chunk.height:
-                self.period.append((stamps.min(), stamps.max()))
-        keys = self.coder.table
-        n_groups = keys.height
-        order, group, t_us = _ordered(
-            self.coder.ids(frame), frame["timestamp"].dt.epoch("us").to_numpy(), n_groups
-        )
-        rows = np.arange(frame.height) if order is None else order
-        first = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
-        if n_carry and int(np.count_nonzero(rows[first] < n_carry)) != n_carry:
-            raise _OutOfOrder
+        t_all = chunk["_t"].to_numpy()
+        self.period.append((int(t_all.min()), int(t_all.max())))
+        ids = self.coder.ids(chunk)
+        order, group, t_us = _ordered(ids, t_all, n_groups)
+        rows = np.arange(chunk.height) if order is None else order
+        counts = np.bincount(group, minlength=n_groups)
+        ends = np.cumsum(counts)
+        present = counts > 0
+        last = ends[present] - 1  # each GPU's last row here
+        if self.carry is not None:  # held-back rows whose interval this chunk ends
+            held_g = self.carry["_g"].to_numpy()
+            ends_here = present[held_g]
+            if ends_here.any():
+                first_t = np.zeros(n_groups, dtype=np.int64)
+                first_t[present] = t_us[ends[present] - counts[present]]
+                held = self.carry.filter(pl.Series(ends_here))
+                g_held = held_g[ends_here]
+                dt = first_t[g_held] - held["_t"].to_numpy()
+                if bool(np.any(dt < 0)):
+                    raise _OutOfOrder
+                cap = 2.0 * self.stats["median"][g_held]
+                self.carry = self.carry.filter(~pl.Series(ends_here))
+                self._add_held(held, np.minimum(dt / 1e6, cap))
         xp = self.xp
         weight = to_numpy(
             K.capped_weights(
@@ -379,35 +462,75 @@ class _Accountant:
                 from_numpy(self.stats["median"], xp),
             )
         )  # fmt: skip
-        if final:
-            self.carry = None
-        else:  # each GPU's last sample waits for the next chunk to end its interval
-            last = np.r_[group[1:] != group[:-1], True]
-            self.carry = frame[rows[last]]
-            keep = ~last
-            rows, group, t_us, weight = rows[keep], group[keep], t_us[keep], weight[keep]
-        if group.shape[0] == 0:
-            return
-        util = _floats(frame["util_pct"], rows)
-        idle = ~(util >= self.threshold)
+        # runs: a new one wherever the GPU or the labels (their digest) change
+        digest = chunk["_digest"].to_numpy()
+        if order is not None:
+            digest = digest[order]
+        change = np.empty(group.shape[0], dtype=bool)
+        change[0] = True
+        np.not_equal(group[1:], group[:-1], out=change[1:])
+        change[1:] |= digest[1:] != digest[:-1]
+        run_sorted = np.cumsum(change, dtype=np.int64) - 1
+        n_runs = int(run_sorted[-1]) + 1
+        kept_runs = None
+        drop = None
+        if not final:  # each GPU's last row waits for the next chunk to end its interval
+            weight[last] = 0.0
+            if change[last].any():  # runs the held-back rows alone would open
+                kept_runs = np.ones(n_runs, dtype=bool)
+                kept_runs[run_sorted[last][change[last]]] = False
+            run_sorted[last] = n_runs
+            drop = np.zeros(chunk.height, dtype=bool)
+            drop[rows[last]] = True
+            held = chunk[rows[last]].with_columns(pl.Series("_g", group[last]))
+            self.carry = held if self.carry is None else pl.concat([self.carry, held]).sort("_g")
+        if order is None:
+            run_of, w_of = run_sorted, weight
+        else:
+            run_of = np.empty_like(run_sorted)
+            run_of[order] = run_sorted
+            w_of = np.empty_like(weight)
+            w_of[order] = weight
+        values = {c: chunk[c].to_numpy() for c in _VALUES}
+        util = values["util_pct"]
+        idle = ~(util >= self.threshold) if order is None else ~(util[order] >= self.threshold)
+        self._idle_parts(group, idle, weight)
+        r_starts = np.flatnonzero(change)
+        runs = self._run_table(chunk, values, run_of, w_of, n_runs, rows[r_starts], group[r_starts])
+        self.runs.append(runs if kept_runs is None else runs.filter(pl.Series(kept_runs)))
+        self.cell_sums.append(_cell_sums(ids, t_all, util, w_of, drop=drop))
+
+    def _add_held(self, held: pl.DataFrame, weight: np.ndarray) -> None:
+        """Account held-back rows (one per GPU, by GPU number) with their seconds."""
+        g = held["_g"].to_numpy()
+        values = {c: held[c].to_numpy() for c in _VALUES}
+        util = values["util_pct"]
+        self._idle_parts(g, ~(util >= self.threshold), weight)
+        rows = np.arange(held.height)
+        self.runs.append(self._run_table(held, values, rows, weight, held.height, rows, g))
+        self.cell_sums.append(_cell_sums(g, held["_t"].to_numpy(), util, weight))
+
+    def _idle_parts(self, group: np.ndarray, idle: np.ndarray, weight: np.ndarray) -> None:
+        """Extend every GPU's idle stretches with the next piece of its rows (in order)."""
+        xp = self.xp
         longest, leading, trailing, full = (
             to_numpy(p)
             for p in K.idle_run_parts(
-                xp, from_numpy(group, xp), from_numpy(idle, xp), from_numpy(weight, xp), n_groups
+                xp, from_numpy(group, xp), from_numpy(idle, xp), from_numpy(weight, xp),
+                self.stats["longest"].shape[0],
             )
-        )
+        )  # fmt: skip
         s = self.stats
         s["longest"] = np.maximum(np.maximum(s["longest"], longest), s["trailing"] + leading)
         s["trailing"] = np.where(full, s["trailing"] + leading, trailing)
-        self.runs.append(
-            self._runs(frame, rows, group, weight, keys["host"], keys["_pg"].to_numpy(), 0)
-        )
-        self.cell_sums.append(_cell_sums(group, t_us, util, weight))
 
     def finish_chunks(self) -> None:
         """Account the held-back samples and build the per-GPU table and chart cells."""
         self.add_chunk(None, final=True)
         assert self.coder is not None
+        if self.period:  # microseconds, as the chunks give them
+            span = pl.Series([min(p[0] for p in self.period), max(p[1] for p in self.period)])
+            self.period = [tuple(span.cast(self.time_dtype))]
         keys, s = self.coder.table, self.stats
         self.n_gpus = keys.height
         self.gpus = [
@@ -458,6 +581,11 @@ class _Accountant:
         )  # fmt: skip
 
 
+def _micro(dtype: Any) -> pl.DataType:
+    """``dtype``'s time zone on microseconds (the unit of the chunks' times)."""
+    return pl.Datetime("us", getattr(dtype, "time_zone", None))
+
+
 def _floats(series: pl.Series, order: np.ndarray | None) -> np.ndarray:
     """A numeric column in row ``order`` (None: as is) as float64, nulls as NaN."""
     if series.dtype != pl.Float64:
@@ -477,9 +605,21 @@ def _zero_nan(values: np.ndarray) -> np.ndarray:
 
 
 def _cell_sums(
-    group: np.ndarray, t_us: np.ndarray, util: np.ndarray, weight: np.ndarray
+    group: np.ndarray,
+    t_us: np.ndarray,
+    util: np.ndarray,
+    weight: np.ndarray,
+    *,
+    drop: np.ndarray | None = None,
 ) -> pl.DataFrame:
-    """Samples summed per (GPU number, 10-minute cell, 10 % utilization band)."""
+    """Samples summed per (GPU number, 10-minute cell, 10 % utilization band).
+
+    Rows may come in any order; rows where ``drop`` is True are left out.
+    """
+    if drop is not None and drop.all():
+        return pl.DataFrame(
+            schema={"_gi": pl.Int64, "_cell": pl.Int64, "_band": pl.Float64, "_num": pl.Float64, "_w": pl.Float64}
+        )  # fmt: skip
     has = ~np.isnan(util)
     band = np.clip(np.floor(np.where(has, util, 0.0) / 10.0), 0.0, 9.0).astype(np.int64)
     cell = t_us // _CELL_US
@@ -489,31 +629,26 @@ def _cell_sums(
     if n_gpus * n_cells * 10 <= 1 << 24:  # a dense table of cells: counted, not hashed
         key = (group * n_cells + (cell - first)) * 10 + band
         size = n_gpus * n_cells * 10
-        w_sum = np.bincount(key, weights=weight, minlength=size)
-        used = np.flatnonzero(np.bincount(key, minlength=size))
+        if drop is not None:
+            key[drop] = size  # one more slot, left out
+        w_sum = np.bincount(key, weights=weight, minlength=size + 1)[:size]
+        used = np.flatnonzero(np.bincount(key, minlength=size + 1)[:size])
         band_of, rest = used % 10, used // 10
         return pl.DataFrame(
             {
                 "_gi": rest // n_cells,
                 "_cell": (rest % n_cells + first) * _CELL_US,
                 "_band": band_of * 10.0,
-                "_num": np.bincount(key, weights=num, minlength=size)[used],
+                "_num": np.bincount(key, weights=num, minlength=size + 1)[used],
                 "_w": w_sum[used],
             }
         )
-    return (
-        pl.DataFrame(
-            {
-                "_gi": group,
-                "_cell": cell * _CELL_US,
-                "_band": band * 10.0,
-                "_num": num,
-                "_w": weight,
-            }
-        )
-        .group_by("_gi", "_cell", "_band")
-        .agg(pl.col("_num").sum(), pl.col("_w").sum())
+    frame = pl.DataFrame(
+        {"_gi": group, "_cell": cell * _CELL_US, "_band": band * 10.0, "_num": num, "_w": weight}
     )
+    if drop is not None:
+        frame = frame.filter(~pl.Series(drop))
+    return frame.group_by("_gi", "_cell", "_band").agg(pl.col("_num").sum(), pl.col("_w").sum())
 
 
 def _cells_frame(keys: pl.DataFrame, sums: pl.DataFrame) -> pl.DataFrame:

@@ -24,11 +24,13 @@ from aiops_lab.gpu import kernels as K
 from aiops_lab.gpu.accounting import (
     _GPU_KEY,
     _LABELS,
+    _VALUES,
     _Accountant,
     _floats,
     _KeyCoder,
     _ordered,
     _OutOfOrder,
+    chunk_query,
 )
 from aiops_lab.gpu.result import GpuReview
 from aiops_lab.gpu.rollups import MEMORY_TIERS, NO_JOB
@@ -81,7 +83,6 @@ def load_prices(prices: Any = None) -> pl.DataFrame:
 #: samples per streaming batch, by default
 BATCH_ROWS = 8_000_000
 #: the columns the review reads, in this order
-_VALUES = ("util_pct", "sm_active", "mem_used_mib", "mem_total_mib", "power_w")
 _COLUMNS = ("timestamp", *_GPU_KEY, *_VALUES, *_LABELS)
 _OPTIONAL = {
     "pod": pl.Utf8, "namespace": pl.Utf8, "sm_active": pl.Float64, "mig_instance": pl.Utf8,
@@ -244,13 +245,17 @@ def _stream(
         sizes.group_by("host", "gpu").agg(pl.col("n").sum()).sort("host", "gpu", nulls_last=True)
     )
     coder = _KeyCoder.of_keys(sizes)
-    median, p50, p95 = _interval_stats(frame, coder, sizes, 3 * batch_rows, account.xp)
-    account.start_chunks(coder, median, p50, p95)
     total = int(sizes["n"].sum())
     chunk_rows = max(batch_rows // 4, 1)
+    counted = _counted_stats(frame, coder, chunk_rows, account.xp, progress=progress, total=total)
+    if counted is _OUT_OF_ORDER:
+        return _by_gpu(frame, by_gpu, account, batch_rows=batch_rows, progress=progress)
+    if counted is None:  # too many distinct intervals to count: a pass by whole GPUs
+        counted = _interval_stats(frame, coder, sizes, 3 * batch_rows, account.xp)
+    account.start_chunks(coder, *counted, time_dtype=frame.collect_schema()["timestamp"])
     try:
         for chunk in progress_bar(
-            _chunks(frame.with_columns(coder.code_expr()) if coder.fits else frame, chunk_rows),
+            _chunks(chunk_query(frame, coder), chunk_rows),
             desc="gpu review", enabled=progress,
             total=-(-total // chunk_rows),
         ):  # fmt: skip
@@ -259,6 +264,18 @@ def _stream(
         return account
     except _OutOfOrder:
         pass
+    return _by_gpu(frame, by_gpu, account, batch_rows=batch_rows, progress=progress)
+
+
+def _by_gpu(
+    frame: pl.LazyFrame,
+    by_gpu: pl.DataFrame,
+    account: _Accountant,
+    *,
+    batch_rows: int,
+    progress: bool,
+) -> _Accountant:
+    """Account ``frame`` in batches of whole GPUs, each read from the input."""
     account = _Accountant(account.xp, account.threshold, account.prices)
     for batch in progress_bar(
         _plan_batches(by_gpu, batch_rows), desc="gpu review (by GPU)", enabled=progress
@@ -286,6 +303,183 @@ def _chunks(frame: pl.LazyFrame, rows: int) -> Any:
         stop = getattr(stream, "stop", None)
         if stop is not None:
             stop()
+
+
+#: distinct (GPU, interval) and (GPU, utilization) pairs the counting pass holds
+COUNT_LIMIT = 1 << 22
+#: :func:`_counted_stats`: the log goes back in time for some GPU between chunks
+_OUT_OF_ORDER = object()
+#: intervals are counted with their GPU in one int64: gpu * 2**40 + microseconds
+_SHIFT = 1 << 40
+
+
+def _counted_stats(
+    frame: pl.LazyFrame, coder: _KeyCoder, chunk_rows: int, xp: Any, *, progress: bool, total: int
+) -> Any:
+    """Median interval and utilization p50 / p95 of every GPU, from one read of three columns.
+
+    The log is read in chunks in its own order; each GPU's intervals (its last time
+    carried to the next chunk) and utilization readings are *counted* per distinct
+    value, and the order statistics come from the counts: exact, in memory bounded by
+    the distinct values (intervals to the microsecond, readings mostly whole percents).
+    Returns ``(median, p50, p95)``; ``None`` when more than :data:`COUNT_LIMIT` distinct
+    pairs turn up (the caller reads whole GPUs instead); :data:`_OUT_OF_ORDER` when a
+    chunk goes back in time for some GPU (the log must then be accounted by GPU).
+    """
+    n = coder.table.height
+    keys = [coder.code_expr()] if coder.fits else [pl.col(c) for c in _GPU_KEY]
+    query = frame.select(
+        *keys, pl.col("timestamp").dt.epoch("us").alias("_t"), pl.col("util_pct").cast(pl.Float64)
+    )
+    no_time = np.iinfo(np.int64).min
+    last_t = np.full(n, no_time, dtype=np.int64)
+    util_dense = np.zeros(n * 101, dtype=np.int64)  # whole percents, counted densely
+    intervals = _PairCounts("_k")
+    readings = _PairCounts("_g", "_u")  # other readings, by value
+    for chunk in progress_bar(
+        _chunks(query, chunk_rows), desc="gpu review (statistics)", enabled=progress,
+        total=-(-total // chunk_rows),
+    ):  # fmt: skip
+        if chunk.height == 0:
+            continue
+        ids = coder.ids(chunk)
+        util = chunk["util_pct"].fill_null(float("nan")).to_numpy()
+        whole = (util >= 0) & (util <= 100) & (np.floor(util) == util)
+        if whole.all():
+            util_dense += np.bincount(ids * 101 + util.astype(np.int64), minlength=n * 101)
+        else:
+            if whole.any():
+                util_dense += np.bincount(
+                    ids[whole] * 101 + util[whole].astype(np.int64), minlength=n * 101
+                )
+            other = ~whole & np.isfinite(util)
+            if other.any():
+                readings.add(pl.DataFrame({"_g": ids[other], "_u": util[other]}))
+        _, group, t_us = _ordered(ids, chunk["_t"].to_numpy(), n)
+        starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+        first_group = group[starts]
+        before = last_t[first_group]
+        if bool(np.any(t_us[starts] < before)):
+            return _OUT_OF_ORDER
+        dt = np.empty_like(t_us)
+        dt[0] = 0
+        np.subtract(t_us[1:], t_us[:-1], out=dt[1:])
+        dt[starts] = t_us[starts] - before
+        valid = np.ones(t_us.shape[0], dtype=bool)
+        valid[starts] = before != no_time
+        last_t[first_group] = t_us[np.r_[starts[1:] - 1, t_us.shape[0] - 1]]
+        if not valid.all():
+            dt, group = dt[valid], group[valid]
+        if dt.size and int(dt.max()) >= _SHIFT:  # intervals over 12.7 days
+            return None
+        _count_intervals(intervals, group, dt, n)
+        if intervals.over(COUNT_LIMIT) or readings.over(COUNT_LIMIT):
+            return None
+    d_counts = intervals.merged()
+    if d_counts is None:
+        d_counts = pl.DataFrame({"_k": [], "len": []}, schema={"_k": pl.Int64, "len": pl.Int64})
+    key = d_counts["_k"].to_numpy()
+    g_of = key // _SHIFT
+    median = K.counted_median_intervals(
+        xp, from_numpy(g_of, xp), from_numpy(key - g_of * _SHIFT, xp),
+        from_numpy(d_counts["len"].to_numpy(), xp), n,
+    )  # fmt: skip
+    used = np.flatnonzero(util_dense)
+    u_counts = pl.concat(
+        [
+            pl.DataFrame(
+                {"_g": used // 101, "_u": (used % 101).astype(np.float64), "len": util_dense[used]}
+            ),
+            *([] if readings.merged() is None else [readings.merged()]),
+        ],
+        how="vertical_relaxed",
+    )
+    p50, p95 = K.counted_quantiles(
+        xp, from_numpy(u_counts["_g"].to_numpy(), xp), from_numpy(u_counts["_u"].to_numpy(), xp),
+        from_numpy(u_counts["len"].to_numpy(), xp), n, (0.5, 0.95),
+    )  # fmt: skip
+    return to_numpy(median), to_numpy(p50), to_numpy(p95)
+
+
+#: slots of the dense interval counts of one chunk, over all its GPUs
+_DENSE_SLOTS = 1 << 20
+
+
+def _count_intervals(counts: _PairCounts, group: np.ndarray, dt: np.ndarray, n: int) -> None:
+    """Add one chunk's intervals (``group`` sorted) to ``counts``, keyed ``gpu * 2**40 + dt``.
+
+    Most of a GPU's intervals lie close together: they are counted in a dense table
+    per GPU, from that GPU's shortest interval here, in milliseconds when every interval
+    is whole milliseconds (as most logs write time); the few beyond it (gaps) by value.
+    """
+    if dt.size == 0:
+        return
+    sizes = np.bincount(group, minlength=n)
+    present = np.flatnonzero(sizes)
+    starts = np.cumsum(sizes) - sizes
+    lo = np.zeros(n, dtype=np.int64)
+    lo[present] = np.minimum.reduceat(dt, starts[present])
+    unit = 1000 if not bool(np.any(dt % 1000)) else 1
+    span = max(_DENSE_SLOTS // n, 1)
+    offset = dt - np.take(lo, group, mode="clip")
+    if unit > 1:
+        offset //= unit
+    key = group * span + offset
+    beyond = offset >= span
+    some_beyond = bool(beyond.any())
+    if some_beyond:
+        key[beyond] = n * span  # one more slot, counted by value below
+    table = np.bincount(key, minlength=n * span + 1)[: n * span]
+    used = np.flatnonzero(table)
+    g_used = used // span
+    value = lo[g_used] + (used - g_used * span) * unit
+    counts.add(pl.DataFrame({"_k": g_used * _SHIFT + value, "len": table[used]}))
+    if some_beyond:
+        counts.add(pl.DataFrame({"_k": group[beyond] * _SHIFT + dt[beyond]}))
+
+
+class _PairCounts:
+    """How often each distinct row of some columns occurs, over frames added one by one."""
+
+    def __init__(self, *columns: str) -> None:
+        self.columns = list(columns)
+        self.counted: pl.DataFrame | None = None
+        self.pending: list[pl.DataFrame] = []
+        self.pending_rows = 0
+
+    def add(self, frame: pl.DataFrame) -> None:
+        """Count the rows of ``frame``; a ``len`` column says it holds counts already."""
+        if "len" in frame.columns:
+            part = frame.group_by(self.columns).agg(pl.col("len").cast(pl.Int64).sum())
+        else:
+            part = frame.group_by(self.columns).agg(pl.len().cast(pl.Int64))
+        self.pending.append(part)
+        self.pending_rows += part.height
+        if self.pending_rows > max(self.distinct - self.pending_rows, 1 << 16):
+            self.merged()
+
+    @property
+    def distinct(self) -> int:
+        """Distinct rows so far (an upper bound until merged)."""
+        return (self.counted.height if self.counted is not None else 0) + self.pending_rows
+
+    def over(self, limit: int) -> bool:
+        """Whether more than ``limit`` distinct rows were counted."""
+        if self.distinct > limit:
+            self.merged()
+        return self.distinct > limit
+
+    def merged(self) -> pl.DataFrame | None:
+        """The counts so far (column ``len``); None when nothing was added."""
+        if self.pending:
+            parts = [self.counted, *self.pending] if self.counted is not None else self.pending
+            self.counted = (
+                pl.concat(parts).group_by(self.columns).agg(pl.col("len").sum())
+                if len(parts) > 1
+                else parts[0]
+            )
+            self.pending, self.pending_rows = [], 0
+        return self.counted
 
 
 def _interval_stats(

@@ -12,6 +12,9 @@ from typing import Any
 
 __all__ = [
     "capped_weights",
+    "counted_median_intervals",
+    "counted_order_statistics",
+    "counted_quantiles",
     "group_bounds",
     "grouped_quantiles",
     "idle_run_parts",
@@ -277,6 +280,86 @@ def grouped_quantiles(
             diff = b - a
             out[k][g] = b - diff * (1.0 - gamma) if gamma >= 0.5 else a + diff * gamma
     return [xp.asarray(row, dtype=values.dtype) for row in out]
+
+
+def counted_order_statistics(
+    xp: Any, group: Any, values: Any, counts: Any, n_groups: int, ranks: list[Any]
+) -> list[Any]:
+    """Order statistics of every group from its distinct values and their counts.
+
+    ``group``, ``values`` and ``counts`` list each distinct (group, value) pair once, in
+    any order, with how often it occurs. ``ranks`` holds arrays of one 0-based rank per
+    group; the result gives, for each, the value at that sorted position of the group's
+    samples, as if every sample were there (ranks past a group's end read its largest
+    value; groups without values read an arbitrary value, to be masked by the caller).
+    """
+    if values.shape[0] == 0:
+        return [xp.zeros((n_groups,), dtype=values.dtype) for _ in ranks]
+    order = _group_order(xp, group, values)
+    g_sorted = xp.take(group, order)
+    v_sorted = xp.take(values, order)
+    cum = xp.cumulative_sum(xp.astype(xp.take(counts, order), xp.int64))
+    starts, ends = group_bounds(xp, g_sorted, n_groups)
+    top = int(v_sorted.shape[0]) - 1
+    zero = xp.zeros((n_groups,), dtype=xp.int64)
+    before = xp.where(starts > 0, xp.take(cum, xp.clip(starts - 1, 0, top)), zero)
+    last = xp.clip(ends - 1, 0, top)
+    out = []
+    for rank in ranks:
+        # the first pair whose running count passes the rank, within the group
+        at = xp.searchsorted(cum, before + xp.astype(rank, xp.int64), side="right")
+        out.append(xp.take(v_sorted, xp.clip(xp.minimum(at, last), 0, top)))
+    return out
+
+
+def _totals(xp: Any, group: Any, counts: Any, n_groups: int) -> Any:
+    order = xp.argsort(group, stable=True)
+    g_sorted = xp.take(group, order)
+    starts, ends = group_bounds(xp, g_sorted, n_groups)
+    return segment_sum(xp, xp.astype(xp.take(counts, order), xp.int64), starts, ends)
+
+
+def counted_median_intervals(xp: Any, group: Any, dt_us: Any, counts: Any, n_groups: int) -> Any:
+    """:func:`median_intervals` from the distinct intervals (microseconds) and their counts.
+
+    Gives the same value as the median of every interval; 0 for a group without one.
+    """
+    total = _totals(xp, group, counts, n_groups)
+    one = xp.ones_like(total)
+    lo = (xp.maximum(total, one) - 1) // 2
+    hi = total // 2
+    a, b = counted_order_statistics(xp, group, dt_us, counts, n_groups, [lo, hi])
+    mid = (xp.astype(a, xp.float64) + xp.astype(b, xp.float64)) / 2e6
+    return xp.where(total > 0, mid, xp.zeros_like(mid))
+
+
+def counted_quantiles(
+    xp: Any, group: Any, values: Any, counts: Any, n_groups: int, qs: tuple[float, ...]
+) -> list[Any]:
+    """:func:`grouped_quantiles` (NumPy's linear method) from distinct values and counts.
+
+    ``values`` must be finite; groups without values give NaN.
+    """
+    total = _totals(xp, group, counts, n_groups)
+    has = total > 0
+    last = xp.maximum(total - 1, xp.zeros_like(total))
+    plans = []
+    ranks = []
+    for q in qs:
+        virtual = xp.astype(last, xp.float64) * q
+        lo = xp.floor(virtual)
+        lo_rank = xp.astype(lo, xp.int64)
+        plans.append((virtual - lo, len(ranks)))
+        ranks += [lo_rank, xp.minimum(lo_rank + 1, last)]
+    stats = counted_order_statistics(xp, group, values, counts, n_groups, ranks)
+    out = []
+    for gamma, k in plans:
+        a = xp.astype(stats[k], xp.float64)
+        b = xp.astype(stats[k + 1], xp.float64)
+        diff = b - a
+        value = xp.where(gamma >= 0.5, b - diff * (1.0 - gamma), a + diff * gamma)
+        out.append(xp.where(has, value, xp.asarray(xp.nan, dtype=xp.float64)))
+    return out
 
 
 def _ints(array: Any) -> list[int]:
