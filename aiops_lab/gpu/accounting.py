@@ -9,7 +9,9 @@ sample its seconds, and the accountant (:class:`_Accountant`) leaves *runs* per 
 
 from __future__ import annotations
 
+import copy
 import functools
+import operator
 import time
 from typing import Any
 
@@ -80,6 +82,12 @@ class _KeyCoder:
         """A coder for the distinct GPU keys in ``keys``."""
         coder = cls(keys["host"], keys["gpu"], keys["mig_instance"])
         coder._set_table(keys.select(_GPU_KEY).unique())
+        return coder
+
+    def subset(self, keep: np.ndarray) -> _KeyCoder:
+        """A coder of the GPUs where ``keep`` is True, numbered in the same order."""
+        coder = copy.copy(self)
+        coder._set_table(self.table.filter(pl.Series(keep)).select(_GPU_KEY))
         return coder
 
     def ids(self, frame: pl.DataFrame) -> np.ndarray:
@@ -163,7 +171,7 @@ def _ordered(
         group = np.repeat(
             np.arange(n_groups, dtype=ids.dtype), np.bincount(ids, minlength=n_groups)
         )
-        t_us = t_all[order]
+        t_us = np.take(t_all, order, mode="clip")  # no bounds checks: a permutation
     else:
         group, t_us = ids, t_all
     if t_us.size > 1:
@@ -197,8 +205,20 @@ def chunk_query(frame: pl.LazyFrame, coder: _KeyCoder) -> pl.LazyFrame:
         *keys,
         pl.col("timestamp").dt.epoch("us").alias("_t"),
         *(pl.col(c).cast(pl.Float64).fill_null(float("nan")) for c in _VALUES),
+        # the chart cell (10 minutes) and utilization band (10 %) of the sample
+        (
+            pl.col("timestamp").dt.epoch("us") // _CELL_US * 10
+            + (pl.col("util_pct").cast(pl.Float64).fill_nan(None).fill_null(0.0) / 10.0)
+            .floor()
+            .clip(0.0, 9.0)
+            .cast(pl.Int64)
+        ).alias("_cell_band"),
         *_LABELS,
-        pl.struct(_LABELS).hash(_SEED).alias("_digest"),
+        # the labels' digest: a sum of their hashes (seeded per column), cheaper than
+        # hashing them as one struct
+        functools.reduce(
+            operator.add, (pl.col(c).hash(_SEED + k) for k, c in enumerate(_LABELS))
+        ).alias("_digest"),
     )
 
 
@@ -311,7 +331,7 @@ class _Accountant:
         }
         run_group = group[r_starts]
         first_rows = r_starts if rows is None else rows[r_starts]
-        return self._run_table(frame, values, run_of, w_of, n_runs, first_rows, run_group, hosts, pg, g_off)  # fmt: skip
+        return self._run_table(frame, values, run_of, w_of, n_runs, first_rows, run_group, hosts, pg, g_off)[0]  # fmt: skip
 
     def _run_table(
         self,
@@ -325,13 +345,15 @@ class _Accountant:
         hosts: pl.Series | None = None,
         pg: np.ndarray | None = None,
         g_off: int = 0,
-    ) -> pl.DataFrame:
+        idle: np.ndarray | None = None,
+    ) -> tuple[pl.DataFrame, np.ndarray]:
         """Each run's labels and sums, from every row's run number in the frame's order.
 
         ``values`` holds the numeric columns (``_VALUES``) with a reading, as float64
         with NaN for none; ``run_of`` numbers rows ``0..n_runs`` (``n_runs``: rows not
         accounted); ``w_of`` their seconds; ``first_rows`` and ``run_group`` each run's
-        first row and GPU number.
+        first row and GPU number; ``idle`` every row's idle flag, when known. Also
+        returns every row's utilization times seconds (0 without a reading).
         """
         if hosts is None or pg is None:  # GPU numbers of the chunks' coder
             assert self.coder is not None
@@ -350,7 +372,9 @@ class _Accountant:
         util = values.get("util_pct")
         if util is None:
             util = np.full(run_of.shape[0], np.nan)
-        w_idle = np.where(util >= self.threshold, 0.0, w_of)  # no reading counts as idle
+        if idle is None:
+            idle = ~(util >= self.threshold)  # no reading counts as idle
+        w_idle = np.where(idle, w_of, 0.0)
         util_w = _zero_nan(util * w_of)
         sums = {"_w": total(w_of), "_w_idle": total(w_idle), "_util_w": total(util_w)}
         for name, col in (("_sm", "sm_active"), ("_power", "power_w")):
@@ -382,7 +406,7 @@ class _Accountant:
             peak("mem_total_mib").alias("_mem_total"),
             (pl.col("_w") - pl.col("_w_idle")).alias("_w_active"),
         )
-        return pl.concat(
+        runs = pl.concat(
             [
                 frame.select(_LABELS)[first_rows].with_columns(
                     hosts.gather(run_group),
@@ -393,6 +417,7 @@ class _Accountant:
             ],
             how="horizontal",
         )
+        return runs, util_w
 
     # -- chunks of consecutive samples ---------------------------------------------------
     def start_chunks(
@@ -465,7 +490,7 @@ class _Accountant:
         # runs: a new one wherever the GPU or the labels (their digest) change
         digest = chunk["_digest"].to_numpy()
         if order is not None:
-            digest = digest[order]
+            digest = np.take(digest, order, mode="clip")
         change = np.empty(group.shape[0], dtype=bool)
         change[0] = True
         np.not_equal(group[1:], group[:-1], out=change[1:])
@@ -493,12 +518,18 @@ class _Accountant:
             w_of[order] = weight
         values = {c: chunk[c].to_numpy() for c in _VALUES}
         util = values["util_pct"]
-        idle = ~(util >= self.threshold) if order is None else ~(util[order] >= self.threshold)
-        self._idle_parts(group, idle, weight)
+        idle = util < self.threshold
+        idle |= np.isnan(util)  # a sample without a reading counts as idle
+        self._idle_parts(
+            group, idle if order is None else np.take(idle, order, mode="clip"), weight
+        )
         r_starts = np.flatnonzero(change)
-        runs = self._run_table(chunk, values, run_of, w_of, n_runs, rows[r_starts], group[r_starts])
+        runs, util_w = self._run_table(
+            chunk, values, run_of, w_of, n_runs, rows[r_starts], group[r_starts], idle=idle
+        )
         self.runs.append(runs if kept_runs is None else runs.filter(pl.Series(kept_runs)))
-        self.cell_sums.append(_cell_sums(ids, t_all, util, w_of, drop=drop))
+        cell_band = chunk["_cell_band"].to_numpy()
+        self.cell_sums.append(_coded_cell_sums(ids, cell_band, util_w, w_of, drop=drop))
 
     def _add_held(self, held: pl.DataFrame, weight: np.ndarray) -> None:
         """Account held-back rows (one per GPU, by GPU number) with their seconds."""
@@ -507,8 +538,9 @@ class _Accountant:
         util = values["util_pct"]
         self._idle_parts(g, ~(util >= self.threshold), weight)
         rows = np.arange(held.height)
-        self.runs.append(self._run_table(held, values, rows, weight, held.height, rows, g))
-        self.cell_sums.append(_cell_sums(g, held["_t"].to_numpy(), util, weight))
+        runs, util_w = self._run_table(held, values, rows, weight, held.height, rows, g)
+        self.runs.append(runs)
+        self.cell_sums.append(_coded_cell_sums(g, held["_cell_band"].to_numpy(), util_w, weight))
 
     def _idle_parts(self, group: np.ndarray, idle: np.ndarray, weight: np.ndarray) -> None:
         """Extend every GPU's idle stretches with the next piece of its rows (in order)."""
@@ -616,19 +648,30 @@ def _cell_sums(
 
     Rows may come in any order; rows where ``drop`` is True are left out.
     """
+    has = ~np.isnan(util)
+    band = np.clip(np.floor(np.where(has, util, 0.0) / 10.0), 0.0, 9.0).astype(np.int64)
+    num = np.where(has, util * weight, 0.0)
+    return _coded_cell_sums(group, t_us // _CELL_US * 10 + band, num, weight, drop=drop)
+
+
+def _coded_cell_sums(
+    group: np.ndarray,
+    cell_band: np.ndarray,
+    num: np.ndarray,
+    weight: np.ndarray,
+    *,
+    drop: np.ndarray | None = None,
+) -> pl.DataFrame:
+    """:func:`_cell_sums` from each row's ``cell * 10 + band`` and ``util * weight`` (0: none)."""
     if drop is not None and drop.all():
         return pl.DataFrame(
             schema={"_gi": pl.Int64, "_cell": pl.Int64, "_band": pl.Float64, "_num": pl.Float64, "_w": pl.Float64}
         )  # fmt: skip
-    has = ~np.isnan(util)
-    band = np.clip(np.floor(np.where(has, util, 0.0) / 10.0), 0.0, 9.0).astype(np.int64)
-    cell = t_us // _CELL_US
-    first, last = int(cell.min()), int(cell.max())
+    first, last = int(cell_band.min()) // 10, int(cell_band.max()) // 10
     n_gpus, n_cells = int(group.max()) + 1, last - first + 1
-    num = np.where(has, util * weight, 0.0)
     if n_gpus * n_cells * 10 <= 1 << 24:  # a dense table of cells: counted, not hashed
-        key = (group * n_cells + (cell - first)) * 10 + band
         size = n_gpus * n_cells * 10
+        key = group * (n_cells * 10) + (cell_band - first * 10)
         if drop is not None:
             key[drop] = size  # one more slot, left out
         w_sum = np.bincount(key, weights=weight, minlength=size + 1)[:size]
@@ -644,7 +687,13 @@ def _cell_sums(
             }
         )
     frame = pl.DataFrame(
-        {"_gi": group, "_cell": cell * _CELL_US, "_band": band * 10.0, "_num": num, "_w": weight}
+        {
+            "_gi": group,
+            "_cell": cell_band // 10 * _CELL_US,
+            "_band": (cell_band % 10) * 10.0,
+            "_num": num,
+            "_w": weight,
+        }
     )
     if drop is not None:
         frame = frame.filter(~pl.Series(drop))

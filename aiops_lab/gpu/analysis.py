@@ -196,15 +196,19 @@ def review(
         "The telemetry has no samples" + (" in the requested period" if start or end else "") + "."
     )
     if isinstance(frame, pl.LazyFrame) and streaming is not False:
-        frame = frame.filter(pl.col("timestamp").is_not_null())
+        # samples per GPU, samples without a time included (reading the times costs)
         sizes = frame.group_by(*_GPU_KEY).agg(pl.len().alias("n")).collect(engine="streaming")
+        frame = frame.filter(pl.col("timestamp").is_not_null())
         total = int(sizes["n"].sum()) if sizes.height else 0
         if total == 0:
             raise EmptyInputError(empty)
         if streaming or total > batch_rows:
-            account = _stream(frame, sizes, account, batch_rows=batch_rows, progress=progress)
+            account = _stream(frame, sizes, account, batch_rows=batch_rows, progress=progress, empty=empty)  # fmt: skip
         else:
-            account.add(frame.collect(engine="streaming"), condense=False)
+            collected = frame.collect(engine="streaming")
+            if collected.height == 0:
+                raise EmptyInputError(empty)
+            account.add(collected, condense=False)
     else:
         if isinstance(frame, pl.LazyFrame):
             frame = frame.collect(engine="streaming")
@@ -232,6 +236,7 @@ def _stream(
     *,
     batch_rows: int,
     progress: bool,
+    empty: str,
 ) -> _Accountant:
     """Account a long lazy log in bounded memory; see :func:`review` (``streaming``).
 
@@ -247,11 +252,20 @@ def _stream(
     coder = _KeyCoder.of_keys(sizes)
     total = int(sizes["n"].sum())
     chunk_rows = max(batch_rows // 4, 1)
-    counted = _counted_stats(frame, coder, chunk_rows, account.xp, progress=progress, total=total)
+    counted, seen = _counted_stats(frame, coder, chunk_rows, account.xp, progress=progress, total=total)  # fmt: skip
     if counted is _OUT_OF_ORDER:
         return _by_gpu(frame, by_gpu, account, batch_rows=batch_rows, progress=progress)
     if counted is None:  # too many distinct intervals to count: a pass by whole GPUs
+        sizes = frame.group_by(*_GPU_KEY).agg(pl.len().alias("n")).collect(engine="streaming")
+        if sizes.height == 0:
+            raise EmptyInputError(empty)
+        coder = _KeyCoder.of_keys(sizes)
         counted = _interval_stats(frame, coder, sizes, 3 * batch_rows, account.xp)
+    elif not seen.all():  # GPUs whose every sample lacks a time are left out
+        if not seen.any():
+            raise EmptyInputError(empty)
+        coder = coder.subset(seen)
+        counted = tuple(stat[seen] for stat in counted)
     account.start_chunks(coder, *counted, time_dtype=frame.collect_schema()["timestamp"])
     try:
         for chunk in progress_bar(
@@ -322,19 +336,29 @@ def _counted_stats(
     carried to the next chunk) and utilization readings are *counted* per distinct
     value, and the order statistics come from the counts: exact, in memory bounded by
     the distinct values (intervals to the microsecond, readings mostly whole percents).
-    Returns ``(median, p50, p95)``; ``None`` when more than :data:`COUNT_LIMIT` distinct
-    pairs turn up (the caller reads whole GPUs instead); :data:`_OUT_OF_ORDER` when a
-    chunk goes back in time for some GPU (the log must then be accounted by GPU).
+    Returns ``(median, p50, p95)``, or ``None`` when more than :data:`COUNT_LIMIT`
+    distinct pairs turn up (the caller reads whole GPUs instead), or :data:`_OUT_OF_ORDER`
+    when a chunk goes back in time for some GPU (the log must then be accounted by GPU);
+    and which GPUs had a sample (complete only with the statistics).
     """
     n = coder.table.height
     keys = [coder.code_expr()] if coder.fits else [pl.col(c) for c in _GPU_KEY]
+    util = pl.col("util_pct").cast(pl.Float64)
     query = frame.select(
-        *keys, pl.col("timestamp").dt.epoch("us").alias("_t"), pl.col("util_pct").cast(pl.Float64)
+        *keys,
+        pl.col("timestamp").dt.epoch("us").alias("_t"),
+        util,
+        # whole percents, counted densely; -1 for other readings (and none)
+        pl.when(util.is_between(0.0, 100.0) & (util.floor() == util))
+        .then(util.cast(pl.Int64))
+        .otherwise(-1)
+        .alias("_whole"),
     )
     no_time = np.iinfo(np.int64).min
     last_t = np.full(n, no_time, dtype=np.int64)
+    seen = np.zeros(n, dtype=bool)
     util_dense = np.zeros(n * 101, dtype=np.int64)  # whole percents, counted densely
-    intervals = _PairCounts("_k")
+    intervals = _KeyCounts()
     readings = _PairCounts("_g", "_u")  # other readings, by value
     for chunk in progress_bar(
         _chunks(query, chunk_rows), desc="gpu review (statistics)", enabled=progress,
@@ -343,24 +367,23 @@ def _counted_stats(
         if chunk.height == 0:
             continue
         ids = coder.ids(chunk)
-        util = chunk["util_pct"].fill_null(float("nan")).to_numpy()
-        whole = (util >= 0) & (util <= 100) & (np.floor(util) == util)
-        if whole.all():
-            util_dense += np.bincount(ids * 101 + util.astype(np.int64), minlength=n * 101)
+        percent = chunk["_whole"].to_numpy()
+        if chunk["_whole"].min() >= 0:  # type: ignore[operator]
+            util_dense += np.bincount(ids * 101 + percent, minlength=n * 101)
         else:
-            if whole.any():
-                util_dense += np.bincount(
-                    ids[whole] * 101 + util[whole].astype(np.int64), minlength=n * 101
-                )
-            other = ~whole & np.isfinite(util)
+            whole = percent >= 0
+            util_dense += np.bincount(ids[whole] * 101 + percent[whole], minlength=n * 101)
+            util_f = chunk["util_pct"].fill_null(float("nan")).to_numpy()
+            other = ~whole & np.isfinite(util_f)
             if other.any():
-                readings.add(pl.DataFrame({"_g": ids[other], "_u": util[other]}))
+                readings.add(pl.DataFrame({"_g": ids[other], "_u": util_f[other]}))
         _, group, t_us = _ordered(ids, chunk["_t"].to_numpy(), n)
         starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
         first_group = group[starts]
         before = last_t[first_group]
         if bool(np.any(t_us[starts] < before)):
-            return _OUT_OF_ORDER
+            return _OUT_OF_ORDER, seen
+        seen[first_group] = True
         dt = np.empty_like(t_us)
         dt[0] = 0
         np.subtract(t_us[1:], t_us[:-1], out=dt[1:])
@@ -371,19 +394,15 @@ def _counted_stats(
         if not valid.all():
             dt, group = dt[valid], group[valid]
         if dt.size and int(dt.max()) >= _SHIFT:  # intervals over 12.7 days
-            return None
+            return None, seen
         _count_intervals(intervals, group, dt, n)
         if intervals.over(COUNT_LIMIT) or readings.over(COUNT_LIMIT):
-            return None
-    d_counts = intervals.merged()
-    if d_counts is None:
-        d_counts = pl.DataFrame({"_k": [], "len": []}, schema={"_k": pl.Int64, "len": pl.Int64})
-    key = d_counts["_k"].to_numpy()
+            return None, seen
+    key, d_count = intervals.merged()
     g_of = key // _SHIFT
     median = K.counted_median_intervals(
-        xp, from_numpy(g_of, xp), from_numpy(key - g_of * _SHIFT, xp),
-        from_numpy(d_counts["len"].to_numpy(), xp), n,
-    )  # fmt: skip
+        xp, from_numpy(g_of, xp), from_numpy(key - g_of * _SHIFT, xp), from_numpy(d_count, xp), n
+    )
     used = np.flatnonzero(util_dense)
     u_counts = pl.concat(
         [
@@ -398,14 +417,14 @@ def _counted_stats(
         xp, from_numpy(u_counts["_g"].to_numpy(), xp), from_numpy(u_counts["_u"].to_numpy(), xp),
         from_numpy(u_counts["len"].to_numpy(), xp), n, (0.5, 0.95),
     )  # fmt: skip
-    return to_numpy(median), to_numpy(p50), to_numpy(p95)
+    return (to_numpy(median), to_numpy(p50), to_numpy(p95)), seen
 
 
 #: slots of the dense interval counts of one chunk, over all its GPUs
 _DENSE_SLOTS = 1 << 20
 
 
-def _count_intervals(counts: _PairCounts, group: np.ndarray, dt: np.ndarray, n: int) -> None:
+def _count_intervals(counts: _KeyCounts, group: np.ndarray, dt: np.ndarray, n: int) -> None:
     """Add one chunk's intervals (``group`` sorted) to ``counts``, keyed ``gpu * 2**40 + dt``.
 
     Most of a GPU's intervals lie close together: they are counted in a dense table
@@ -433,9 +452,53 @@ def _count_intervals(counts: _PairCounts, group: np.ndarray, dt: np.ndarray, n: 
     used = np.flatnonzero(table)
     g_used = used // span
     value = lo[g_used] + (used - g_used * span) * unit
-    counts.add(pl.DataFrame({"_k": g_used * _SHIFT + value, "len": table[used]}))
+    counts.add(g_used * _SHIFT + value, table[used])
     if some_beyond:
-        counts.add(pl.DataFrame({"_k": group[beyond] * _SHIFT + dt[beyond]}))
+        counts.add(group[beyond] * _SHIFT + dt[beyond])
+
+
+class _KeyCounts:
+    """How often each int64 key occurs, over arrays of keys added one by one."""
+
+    def __init__(self) -> None:
+        self.keys = np.zeros(0, dtype=np.int64)
+        self.counts = np.zeros(0, dtype=np.int64)
+        self.pending: list[tuple[np.ndarray, np.ndarray]] = []
+        self.pending_rows = 0
+
+    def add(self, keys: np.ndarray, counts: np.ndarray | None = None) -> None:
+        """Count ``keys``, each ``counts`` times (default once)."""
+        if counts is None:
+            counts = np.ones(keys.shape[0], dtype=np.int64)
+        self.pending.append((keys, counts))
+        self.pending_rows += keys.shape[0]
+        if self.pending_rows > max(self.keys.shape[0], 1 << 16):
+            self.merged()
+
+    @property
+    def distinct(self) -> int:
+        """Distinct keys so far (an upper bound until merged)."""
+        return self.keys.shape[0] + self.pending_rows
+
+    def over(self, limit: int) -> bool:
+        """Whether more than ``limit`` distinct keys were counted."""
+        if self.distinct > limit:
+            self.merged()
+        return self.distinct > limit
+
+    def merged(self) -> tuple[np.ndarray, np.ndarray]:
+        """The distinct keys so far, sorted, and their counts."""
+        if self.pending:
+            keys = np.concatenate([self.keys, *(k for k, _ in self.pending)])
+            counts = np.concatenate([self.counts, *(c for _, c in self.pending)])
+            self.pending, self.pending_rows = [], 0
+            if keys.shape[0] == 0:
+                return self.keys, self.counts
+            order = np.argsort(keys)
+            keys, counts = keys[order], counts[order]
+            starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+            self.keys, self.counts = keys[starts], np.add.reduceat(counts, starts)
+        return self.keys, self.counts
 
 
 class _PairCounts:

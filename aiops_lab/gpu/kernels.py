@@ -215,38 +215,41 @@ def idle_run_parts(
     n = idle.shape[0]
     if n == 0:
         return zeros, zeros, zeros, ~present
-    idle_count = segment_sum(xp, xp.astype(idle, xp.int64), g_starts, g_ends)
-    full = idle_count == (g_ends - g_starts)
-    prev_idle = xp.concat([xp.asarray([False]), idle[:-1]])
-    prev_same = xp.concat([xp.asarray([False]), group[1:] == group[:-1]])
-    starts_run = idle & ~(prev_idle & prev_same)
-    run_id = xp.cumulative_sum(xp.astype(starts_run, xp.int64)) - 1
-    n_runs = int(xp.sum(xp.astype(starts_run, xp.int64)))
+    no = xp.asarray([False])
+    same = group[1:] == group[:-1]
+    # a run opens at an idle row whose previous row (of the same group) is busy or absent,
+    # and closes at one whose next row is
+    joined = idle[1:] & idle[:-1] & same
+    opens = idle & ~xp.concat([no, joined])
+    closes = idle & ~xp.concat([joined, no])
+    first = xp.nonzero(opens)[0]
+    last = xp.nonzero(closes)[0]
+    n_runs = int(first.shape[0])
     if n_runs == 0:
-        return zeros, zeros, zeros, full
-    # runs are contiguous: sort-free segment sums over the idle rows only
-    idle_rows = xp.nonzero(idle)[0]
-    rid = xp.take(run_id, idle_rows)
-    w = xp.take(weight, idle_rows)
-    r_starts, r_ends = group_bounds(xp, rid, n_runs)
-    durations = segment_sum(xp, w, r_starts, r_ends)
-    run_group = xp.take(xp.take(group, idle_rows), r_starts)
+        return zeros, zeros, zeros, ~present
+    idle_w = xp.where(idle, weight, xp.zeros_like(weight))
+    cum = xp.cumulative_sum(idle_w)
+    durations = xp.take(cum, last) - xp.take(cum, first) + xp.take(idle_w, first)
+    run_group = xp.take(group, first)
     # longest run per group: order runs by (group, duration), take each group's last
     order = _group_order(xp, run_group, durations)
     g_sorted = xp.take(run_group, order)
     d_sorted = xp.take(durations, order)
     s_starts, s_ends = group_bounds(xp, g_sorted, n_groups)
-    top = max(int(d_sorted.shape[0]) - 1, 0)
+    top = n_runs - 1
     picked = xp.take(d_sorted, xp.clip(s_ends - 1, 0, top))
     longest = xp.where(s_ends > s_starts, picked, zeros)
-    # the runs holding a group's first and last rows, when those rows are idle
-    last_row = n - 1
-    first = xp.clip(g_starts, 0, last_row)
-    final = xp.clip(g_ends - 1, 0, last_row)
-    lead_run = xp.clip(xp.take(run_id, first), 0, n_runs - 1)
-    trail_run = xp.clip(xp.take(run_id, final), 0, n_runs - 1)
-    leading = xp.where(present & xp.take(idle, first), xp.take(durations, lead_run), zeros)
-    trailing = xp.where(present & xp.take(idle, final), xp.take(durations, trail_run), zeros)
+    # the runs opening at a group's first row and closing at its last
+    start_row = xp.clip(g_starts, 0, n - 1)
+    end_row = xp.clip(g_ends - 1, 0, n - 1)
+    lead = xp.clip(xp.searchsorted(first, start_row), 0, top)
+    trail = xp.clip(xp.searchsorted(last, end_row), 0, top)
+    has_lead = present & (xp.take(first, lead) == start_row)
+    has_trail = present & (xp.take(last, trail) == end_row)
+    leading = xp.where(has_lead, xp.take(durations, lead), zeros)
+    trailing = xp.where(has_trail, xp.take(durations, trail), zeros)
+    # every row idle: one run from the group's first row to its last
+    full = ~present | (has_lead & (xp.take(last, lead) == end_row))
     return longest, leading, trailing, full
 
 
