@@ -81,7 +81,7 @@ def load_prices(prices: Any = None) -> pl.DataFrame:
 
 
 #: samples per streaming batch, by default
-BATCH_ROWS = 8_000_000
+BATCH_ROWS = 4_000_000
 #: the columns the review reads, in this order
 _COLUMNS = ("timestamp", *_GPU_KEY, *_VALUES, *_LABELS)
 _OPTIONAL = {
@@ -141,19 +141,21 @@ def review(
         Review the telemetry in pieces, so that memory is bounded by ``batch_rows``
         rather than by the log. ``None`` (default) streams a lazy or Parquet input
         holding more than ``batch_rows`` samples; a DataFrame is reviewed in memory
-        unless ``True`` (then in batches of whole GPUs). A lazy input is read twice:
-        once for three columns, in batches of whole GPUs (each GPU's median interval and
-        utilization quantiles), then whole, in chunks in the order it is read, each
-        GPU's last sample held back until the next chunk. Should a chunk go back in time
-        for some GPU (files read out of time order), the log is accounted again in
-        batches of whole GPUs, each read from the input. Every way gives the in-memory
-        result (up to floating-point summation order); only :attr:`GpuReview.samples`
-        is condensed to 10-minute cells when streaming.
+        unless ``True`` (then in batches of whole GPUs). A lazy input is read twice,
+        in chunks in the order it is read: first three columns, to count every GPU's
+        sampling intervals and utilization readings by value (its median interval and
+        p50 / p95, exactly), then whole, each GPU's last sample held back until the
+        next chunk. Should a chunk go back in time for some GPU (files read out of time
+        order), the log is accounted in batches of whole GPUs instead, each read from
+        the input; should the intervals take more than :data:`COUNT_LIMIT` distinct
+        values (times to the microsecond with jitter), the statistics come from such
+        batches. Every way gives the in-memory result (up to floating-point summation
+        order); only :attr:`GpuReview.samples` is condensed to 10-minute cells when
+        streaming.
     batch_rows : int
-        About how many samples one piece holds: chunks hold a quarter of it, the first
-        pass's batches of whole GPUs three times as many (three columns only). The
-        default, 8M, peaked at about 3 GB of memory over the process in the benchmark,
-        the same at 10M and at 100M samples.
+        About how many samples one piece holds: chunks hold a quarter of it, batches of
+        whole GPUs all of it (three times as many for three columns). The default, 4M,
+        peaked at about 1.9 GB over the process in the benchmark at 100M samples.
 
     Returns
     -------
@@ -240,11 +242,13 @@ def _stream(
 ) -> _Accountant:
     """Account a long lazy log in bounded memory; see :func:`review` (``streaming``).
 
-    First pass: each GPU's median interval and utilization quantiles, from four columns
-    read in batches of whole GPUs. Second pass: the log in chunks of ``batch_rows // 4``
-    samples in the order it is read, each GPU's last sample held back to the next chunk.
-    A log that goes back in time for a GPU from one chunk to the next (files not in time
-    order) is accounted again in batches of whole GPUs, each read from the input.
+    First pass: each GPU's median interval and utilization quantiles, counted by value
+    from three columns read in chunks (:func:`_counted_stats`; by batches of whole GPUs
+    when there are too many distinct intervals). Second pass: the log in chunks of
+    ``batch_rows // 4`` samples in the order it is read, each GPU's last sample held
+    back to the next chunk. A log that goes back in time for a GPU from one chunk to the
+    next (files not in time order) is accounted in batches of whole GPUs, each read from
+    the input.
     """
     by_gpu = (
         sizes.group_by("host", "gpu").agg(pl.col("n").sum()).sort("host", "gpu", nulls_last=True)
