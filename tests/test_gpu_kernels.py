@@ -96,3 +96,63 @@ def test_idle_run_parts_combine_across_a_split(xp, rng):
             run = run + w[i] if idle[i] else 0.0
             best = max(best, run)
         assert whole[g] == pytest.approx(best)
+
+
+def _distinct(group: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Each distinct (group, value) pair once, shuffled, and how often it occurs."""
+    pairs, counts = np.unique(np.stack([group, values], axis=1), axis=0, return_counts=True)
+    shuffle = np.random.default_rng(0).permutation(len(counts))
+    return pairs[shuffle, 0].astype(np.int64), pairs[shuffle, 1], counts[shuffle].astype(np.int64)
+
+
+def test_counted_median_intervals_equal_numpys_median_of_every_interval(xp, rng):
+    # few distinct intervals (whole seconds), so counts run high; group 3 has one sample
+    sizes = [200, 51, 2, 1, 0, 77]
+    group = np.repeat(np.arange(len(sizes)), sizes)
+    t = np.concatenate([np.cumsum(rng.integers(1, 6, n)) * 1_000_000 for n in sizes])
+    same = np.r_[group[1:] == group[:-1], False]
+    dt = np.r_[np.diff(t), 0]
+    g, d, c = _distinct(group[same], dt[same])
+    got = to_numpy(
+        K.counted_median_intervals(xp, xp.asarray(g), xp.asarray(d), xp.asarray(c), len(sizes))
+    )
+    for k in range(len(sizes)):
+        diffs = np.diff(t[group == k]) / 1e6
+        assert got[k] == (np.median(diffs) if diffs.size else 0.0), k
+    # the same as the kernel over every row
+    every = to_numpy(K.median_intervals(xp, xp.asarray(group), xp.asarray(t), len(sizes)))
+    np.testing.assert_array_equal(got, every)
+
+
+def test_counted_quantiles_equal_numpys_linear_quantiles(xp, rng):
+    sizes = [300, 1, 0, 40, 9]
+    group = np.repeat(np.arange(len(sizes)), sizes)
+    values = rng.integers(0, 101, group.size).astype(np.float64)  # whole percents
+    values[sizes[0] + sizes[1] :][:5] = 12.5  # and a few readings between
+    g, v, c = _distinct(group, values)
+    q50, q95 = (
+        to_numpy(q)
+        for q in K.counted_quantiles(
+            xp, xp.asarray(g), xp.asarray(v), xp.asarray(c), len(sizes), (0.5, 0.95)
+        )
+    )
+    for k in range(len(sizes)):
+        part = values[group == k]
+        if part.size == 0:
+            assert np.isnan(q50[k]) and np.isnan(q95[k])
+            continue
+        assert q50[k] == pytest.approx(np.quantile(part, 0.5), abs=1e-12)
+        assert q95[k] == pytest.approx(np.quantile(part, 0.95), abs=1e-12)
+
+
+def test_counted_order_statistics_by_hand(xp):
+    # group 0: 5 x3, 7 x1, 9 x2 -> sorted 5 5 5 7 9 9; group 1: 4 x2
+    group = np.array([0, 1, 0, 0])
+    values = np.array([9.0, 4.0, 5.0, 7.0])
+    counts = np.array([2, 2, 3, 1])
+    ranks = [np.array([0, 0]), np.array([3, 1]), np.array([5, 1]), np.array([2, 0])]
+    got = K.counted_order_statistics(
+        xp, xp.asarray(group), xp.asarray(values), xp.asarray(counts), 2,
+        [xp.asarray(r) for r in ranks],
+    )  # fmt: skip
+    assert [list(to_numpy(a)) for a in got] == [[5, 4], [7, 4], [9, 4], [5, 4]]

@@ -354,3 +354,92 @@ def test_categorical_hosts_are_ordered_as_text():
         review(frame, prices=PRICES),
         review(as_cat.sort("timestamp").lazy(), prices=PRICES, streaming=True, batch_rows=40),
     )
+
+
+def _spy_stats(monkeypatch):
+    """Record whether the first pass counted (True) or read batches of whole GPUs (False)."""
+    from aiops_lab.gpu import analysis
+
+    used = []
+    counted, batched = analysis._counted_stats, analysis._interval_stats
+
+    def count(*args, **kwargs):
+        out = counted(*args, **kwargs)
+        used.append(out[0] is not None and out[0] is not analysis._OUT_OF_ORDER)
+        return out
+
+    def batch(*args, **kwargs):
+        used.append(False)
+        return batched(*args, **kwargs)
+
+    monkeypatch.setattr(analysis, "_counted_stats", count)
+    monkeypatch.setattr(analysis, "_interval_stats", batch)
+    return used
+
+
+def test_counted_statistics_equal_those_of_whole_gpus():
+    """The first pass's counts give the very medians and quantiles of every GPU's rows."""
+    from aiops_lab.backend import get_namespace
+    from aiops_lab.gpu import analysis
+    from aiops_lab.gpu.accounting import _KeyCoder
+
+    xp, _ = get_namespace("numpy")
+    # microsecond times, readings between whole percents, gaps past the dense span
+    frame = (
+        _fleet(21)
+        .sort("timestamp")
+        .with_columns(
+            pl.col("timestamp") + pl.duration(microseconds=pl.int_range(pl.len()) % 997),
+            pl.when(pl.int_range(pl.len()) % 7 == 0)
+            .then(pl.col("util_pct") + 0.25)
+            .otherwise(pl.col("util_pct"))
+            .alias("util_pct"),
+        )
+    )
+    lazy = analysis._source(frame.lazy(), None, None)
+    sizes = lazy.group_by(*analysis._GPU_KEY).agg(pl.len().alias("n")).collect()
+    coder = _KeyCoder.of_keys(sizes)
+    by_value, seen = analysis._counted_stats(
+        lazy, coder, 50, xp, progress=False, total=frame.height
+    )
+    by_gpu = analysis._interval_stats(lazy, coder, sizes, 10_000, xp)
+    assert seen.all()
+    for a, b in zip(by_value, by_gpu, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert by_value[0][0] == pytest.approx(np.median(np.diff(np.sort(
+        frame.filter((pl.col("host") == "n1") & (pl.col("gpu") == 0))["timestamp"].dt.epoch("us").to_numpy()
+    ))) / 1e6)  # fmt: skip
+
+
+def test_too_many_distinct_intervals_read_whole_gpus_instead(monkeypatch):
+    from aiops_lab.gpu import analysis
+
+    frame = _fleet(22).sort("timestamp")
+    whole = review(frame, prices=PRICES)
+    used = _spy_stats(monkeypatch)
+    monkeypatch.setattr(analysis, "COUNT_LIMIT", 20)  # far fewer than the log's intervals
+    _assert_same(whole, review(frame.lazy(), prices=PRICES, streaming=True, batch_rows=40))
+    assert used == [False, False]  # the count gave up, then batches of whole GPUs
+    monkeypatch.setattr(analysis, "COUNT_LIMIT", 1 << 22)
+    used.clear()
+    _assert_same(whole, review(frame.lazy(), prices=PRICES, streaming=True, batch_rows=40))
+    assert used == [True]
+
+
+def test_a_gpu_whose_samples_all_lack_a_time_is_left_out_as_in_memory():
+    frame = _fleet(23).sort("timestamp", nulls_last=True)
+    lost = (pl.col("host") == "n3") & (pl.col("gpu") == 5)
+    frame = frame.with_columns(
+        pl.when(lost).then(None).otherwise(pl.col("timestamp")).alias("timestamp")
+    )
+    whole = review(frame, prices=PRICES)
+    assert whole.per_gpu.height == 5
+    _assert_same(whole, review(frame.lazy(), prices=PRICES, streaming=True, batch_rows=40))
+
+
+def test_a_log_whose_times_all_lack_is_empty_when_streamed():
+    from aiops_lab import errors
+
+    frame = _fleet(24).with_columns(pl.lit(None, dtype=pl.Datetime("us", "UTC")).alias("timestamp"))
+    with pytest.raises(errors.EmptyInputError, match="no samples"):
+        review(frame.lazy(), prices=PRICES, streaming=True, batch_rows=40)
