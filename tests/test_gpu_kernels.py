@@ -139,7 +139,8 @@ def test_counted_quantiles_equal_numpys_linear_quantiles(xp, rng):
     for k in range(len(sizes)):
         part = values[group == k]
         if part.size == 0:
-            assert np.isnan(q50[k]) and np.isnan(q95[k])
+            assert np.isnan(q50[k])
+            assert np.isnan(q95[k])
             continue
         assert q50[k] == pytest.approx(np.quantile(part, 0.5), abs=1e-12)
         assert q95[k] == pytest.approx(np.quantile(part, 0.95), abs=1e-12)
