@@ -443,3 +443,26 @@ def test_a_log_whose_times_all_lack_is_empty_when_streamed():
     frame = _fleet(24).with_columns(pl.lit(None, dtype=pl.Datetime("us", "UTC")).alias("timestamp"))
     with pytest.raises(errors.EmptyInputError, match="no samples"):
         review(frame.lazy(), prices=PRICES, streaming=True, batch_rows=40)
+
+
+def test_intervals_mostly_new_give_up_counting_a_few_chunks_in(monkeypatch):
+    from aiops_lab.gpu import analysis
+
+    # times to the microsecond: nearly every interval is a new value
+    frame = (
+        _fleet(25)
+        .sort("timestamp")
+        .with_columns(
+            pl.col("timestamp") + pl.duration(microseconds=pl.int_range(pl.len()) * 7919 % 100_003)
+        )
+        .sort("timestamp")
+    )
+    whole = review(frame, prices=PRICES)
+    calls = []
+    original = analysis._count_intervals
+    monkeypatch.setattr(analysis, "_count_intervals", lambda *a: (calls.append(1), original(*a))[1])
+    used = _spy_stats(monkeypatch)
+    monkeypatch.setattr(analysis, "COUNT_LIMIT", 300)  # the log holds more than twice that
+    _assert_same(whole, review(frame.lazy(), prices=PRICES, streaming=True, batch_rows=40))
+    assert used == [False, False]
+    assert len(calls) == 4  # four chunks of ten, then batches of whole GPUs

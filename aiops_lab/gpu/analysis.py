@@ -361,6 +361,7 @@ def _counted_stats(
     no_time = np.iinfo(np.int64).min
     last_t = np.full(n, no_time, dtype=np.int64)
     seen = np.zeros(n, dtype=bool)
+    read, checked = 0, False
     util_dense = np.zeros(n * 101, dtype=np.int64)  # whole percents, counted densely
     intervals = _KeyCounts()
     readings = _PairCounts("_g", "_u")  # other readings, by value
@@ -400,8 +401,15 @@ def _counted_stats(
         if dt.size and int(dt.max()) >= _SHIFT:  # intervals over 12.7 days
             return None, seen
         _count_intervals(intervals, group, dt, n)
+        read += chunk.height
         if intervals.over(COUNT_LIMIT) or readings.over(COUNT_LIMIT):
             return None, seen
+        if not checked and read >= 4 * chunk_rows:  # once, a few chunks in
+            checked = True
+            # still most intervals new (times to the microsecond with jitter), in a log
+            # with room for twice the limit: give up now rather than at the limit
+            if 2 * intervals.merged()[0].shape[0] > read and total > 2 * COUNT_LIMIT:
+                return None, seen
     key, d_count = intervals.merged()
     g_of = key // _SHIFT
     median = K.counted_median_intervals(
