@@ -530,6 +530,8 @@ class _Accountant:
         self.runs.append(runs if kept_runs is None else runs.filter(pl.Series(kept_runs)))
         cell_band = chunk["_cell_band"].to_numpy()
         self.cell_sums.append(_coded_cell_sums(ids, cell_band, util_w, w_of, drop=drop))
+        if final:  # rows still held back, of GPUs this chunk did not hold
+            self.add_chunk(None, final=True)
 
     def _add_held(self, held: pl.DataFrame, weight: np.ndarray) -> None:
         """Account held-back rows (one per GPU, by GPU number) with their seconds."""
