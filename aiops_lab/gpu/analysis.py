@@ -523,11 +523,8 @@ class _PairCounts:
         self.pending_rows = 0
 
     def add(self, frame: pl.DataFrame) -> None:
-        """Count the rows of ``frame``; a ``len`` column says it holds counts already."""
-        if "len" in frame.columns:
-            part = frame.group_by(self.columns).agg(pl.col("len").cast(pl.Int64).sum())
-        else:
-            part = frame.group_by(self.columns).agg(pl.len().cast(pl.Int64))
+        """Count the rows of ``frame``."""
+        part = frame.group_by(self.columns).agg(pl.len().cast(pl.Int64))
         self.pending.append(part)
         self.pending_rows += part.height
         if self.pending_rows > max(self.distinct - self.pending_rows, 1 << 16):
