@@ -459,8 +459,10 @@ def test_intervals_mostly_new_give_up_counting_a_few_chunks_in(monkeypatch):
     )
     whole = review(frame, prices=PRICES)
     calls = []
-    original = analysis._count_intervals
-    monkeypatch.setattr(analysis, "_count_intervals", lambda *a: (calls.append(1), original(*a))[1])
+    from aiops_lab.gpu import counting
+
+    original = counting._count_intervals
+    monkeypatch.setattr(counting, "_count_intervals", lambda *a: (calls.append(1), original(*a))[1])
     used = _spy_stats(monkeypatch)
     monkeypatch.setattr(analysis, "COUNT_LIMIT", 300)  # the log holds more than twice that
     _assert_same(whole, review(frame.lazy(), prices=PRICES, streaming=True, batch_rows=40))

@@ -32,6 +32,7 @@ from aiops_lab.gpu.accounting import (
     _OutOfOrder,
     chunk_query,
 )
+from aiops_lab.gpu.counting import StatsCounter
 from aiops_lab.gpu.result import GpuReview
 from aiops_lab.gpu.rollups import MEMORY_TIERS, NO_JOB
 from aiops_lab.progress import progress_bar
@@ -327,8 +328,6 @@ def _chunks(frame: pl.LazyFrame, rows: int) -> Any:
 COUNT_LIMIT = 1 << 22
 #: :func:`_counted_stats`: the log goes back in time for some GPU between chunks
 _OUT_OF_ORDER = object()
-#: intervals are counted with their GPU in one int64: gpu * 2**40 + microseconds
-_SHIFT = 1 << 40
 
 
 def _counted_stats(
@@ -347,24 +346,12 @@ def _counted_stats(
     """
     n = coder.table.height
     keys = [coder.code_expr()] if coder.fits else [pl.col(c) for c in _GPU_KEY]
-    util = pl.col("util_pct").cast(pl.Float64)
-    query = frame.select(
-        *keys,
-        pl.col("timestamp").dt.epoch("us").alias("_t"),
-        util,
-        # whole percents, counted densely; -1 for other readings (and none)
-        pl.when(util.is_between(0.0, 100.0) & (util.floor() == util))
-        .then(util.cast(pl.Int64))
-        .otherwise(-1)
-        .alias("_whole"),
-    )
+    query = frame.select(*keys, pl.col("timestamp").dt.epoch("us").alias("_t"), *_reading_columns())
     no_time = np.iinfo(np.int64).min
     last_t = np.full(n, no_time, dtype=np.int64)
     seen = np.zeros(n, dtype=bool)
     read, checked = 0, False
-    util_dense = np.zeros(n * 101, dtype=np.int64)  # whole percents, counted densely
-    intervals = _KeyCounts()
-    readings = _PairCounts("_g", "_u")  # other readings, by value
+    counter = StatsCounter(n)
     for chunk in progress_bar(
         _chunks(query, chunk_rows), desc="gpu review (statistics)", enabled=progress,
         total=-(-total // chunk_rows),
@@ -372,16 +359,7 @@ def _counted_stats(
         if chunk.height == 0:
             continue
         ids = coder.ids(chunk)
-        percent = chunk["_whole"].to_numpy()
-        if chunk["_whole"].min() >= 0:  # type: ignore[operator]
-            util_dense += np.bincount(ids * 101 + percent, minlength=n * 101)
-        else:
-            whole = percent >= 0
-            util_dense += np.bincount(ids[whole] * 101 + percent[whole], minlength=n * 101)
-            util_f = chunk["util_pct"].fill_null(float("nan")).to_numpy()
-            other = ~whole & np.isfinite(util_f)
-            if other.any():
-                readings.add(pl.DataFrame({"_g": ids[other], "_u": util_f[other]}))
+        counter.add_readings(ids, chunk["_whole"].to_numpy(), chunk["util_pct"])
         _, group, t_us = _ordered(ids, chunk["_t"].to_numpy(), n)
         starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
         first_group = group[starts]
@@ -398,160 +376,30 @@ def _counted_stats(
         last_t[first_group] = t_us[np.r_[starts[1:] - 1, t_us.shape[0] - 1]]
         if not valid.all():
             dt, group = dt[valid], group[valid]
-        if dt.size and int(dt.max()) >= _SHIFT:  # intervals over 12.7 days
+        if not counter.add_intervals(group, dt):  # intervals over 12.7 days
             return None, seen
-        _count_intervals(intervals, group, dt, n)
         read += chunk.height
-        if intervals.over(COUNT_LIMIT) or readings.over(COUNT_LIMIT):
+        if counter.over(COUNT_LIMIT):
             return None, seen
         if not checked and read >= 4 * chunk_rows:  # once, a few chunks in
             checked = True
             # still most intervals new (times to the microsecond with jitter), in a log
             # with room for twice the limit: give up now rather than at the limit
-            if 2 * intervals.merged()[0].shape[0] > read and total > 2 * COUNT_LIMIT:
+            if counter.mostly_new() and total > 2 * COUNT_LIMIT:
                 return None, seen
-    key, d_count = intervals.merged()
-    g_of = key // _SHIFT
-    median = K.counted_median_intervals(
-        xp, from_numpy(g_of, xp), from_numpy(key - g_of * _SHIFT, xp), from_numpy(d_count, xp), n
+    return (counter.medians(xp), *counter.quantiles(xp)), seen
+
+
+def _reading_columns() -> list[pl.Expr]:
+    """The utilization as read, and as a whole percent (-1 for another reading, or none)."""
+    util = pl.col("util_pct").cast(pl.Float64)
+    whole = (
+        pl.when(util.is_between(0.0, 100.0) & (util.floor() == util))
+        .then(util.cast(pl.Int64))
+        .otherwise(-1)
+        .alias("_whole")
     )
-    used = np.flatnonzero(util_dense)
-    u_counts = pl.concat(
-        [
-            pl.DataFrame(
-                {"_g": used // 101, "_u": (used % 101).astype(np.float64), "len": util_dense[used]}
-            ),
-            *([] if readings.merged() is None else [readings.merged()]),
-        ],
-        how="vertical_relaxed",
-    )
-    p50, p95 = K.counted_quantiles(
-        xp, from_numpy(u_counts["_g"].to_numpy(), xp), from_numpy(u_counts["_u"].to_numpy(), xp),
-        from_numpy(u_counts["len"].to_numpy(), xp), n, (0.5, 0.95),
-    )  # fmt: skip
-    return (to_numpy(median), to_numpy(p50), to_numpy(p95)), seen
-
-
-#: slots of the dense interval counts of one chunk, over all its GPUs
-_DENSE_SLOTS = 1 << 20
-
-
-def _count_intervals(counts: _KeyCounts, group: np.ndarray, dt: np.ndarray, n: int) -> None:
-    """Add one chunk's intervals (``group`` sorted) to ``counts``, keyed ``gpu * 2**40 + dt``.
-
-    Most of a GPU's intervals lie close together: they are counted in a dense table
-    per GPU, from that GPU's shortest interval here, in milliseconds when every interval
-    is whole milliseconds (as most logs write time); the few beyond it (gaps) by value.
-    """
-    if dt.size == 0:
-        return
-    sizes = np.bincount(group, minlength=n)
-    present = np.flatnonzero(sizes)
-    starts = np.cumsum(sizes) - sizes
-    lo = np.zeros(n, dtype=np.int64)
-    lo[present] = np.minimum.reduceat(dt, starts[present])
-    unit = 1000 if not bool(np.any(dt % 1000)) else 1
-    span = max(_DENSE_SLOTS // n, 1)
-    offset = dt - np.take(lo, group, mode="clip")
-    if unit > 1:
-        offset //= unit
-    key = group * span + offset
-    beyond = offset >= span
-    some_beyond = bool(beyond.any())
-    if some_beyond:
-        key[beyond] = n * span  # one more slot, counted by value below
-    table = np.bincount(key, minlength=n * span + 1)[: n * span]
-    used = np.flatnonzero(table)
-    g_used = used // span
-    value = lo[g_used] + (used - g_used * span) * unit
-    counts.add(g_used * _SHIFT + value, table[used])
-    if some_beyond:
-        counts.add(group[beyond] * _SHIFT + dt[beyond])
-
-
-class _KeyCounts:
-    """How often each int64 key occurs, over arrays of keys added one by one."""
-
-    def __init__(self) -> None:
-        self.keys = np.zeros(0, dtype=np.int64)
-        self.counts = np.zeros(0, dtype=np.int64)
-        self.pending: list[tuple[np.ndarray, np.ndarray]] = []
-        self.pending_rows = 0
-
-    def add(self, keys: np.ndarray, counts: np.ndarray | None = None) -> None:
-        """Count ``keys``, each ``counts`` times (default once)."""
-        if counts is None:
-            counts = np.ones(keys.shape[0], dtype=np.int64)
-        self.pending.append((keys, counts))
-        self.pending_rows += keys.shape[0]
-        if self.pending_rows > max(self.keys.shape[0], 1 << 16):
-            self.merged()
-
-    @property
-    def distinct(self) -> int:
-        """Distinct keys so far (an upper bound until merged)."""
-        return self.keys.shape[0] + self.pending_rows
-
-    def over(self, limit: int) -> bool:
-        """Whether more than ``limit`` distinct keys were counted."""
-        if self.distinct > limit:
-            self.merged()
-        return self.distinct > limit
-
-    def merged(self) -> tuple[np.ndarray, np.ndarray]:
-        """The distinct keys so far, sorted, and their counts."""
-        if self.pending:
-            keys = np.concatenate([self.keys, *(k for k, _ in self.pending)])
-            counts = np.concatenate([self.counts, *(c for _, c in self.pending)])
-            self.pending, self.pending_rows = [], 0
-            if keys.shape[0] == 0:
-                return self.keys, self.counts
-            order = np.argsort(keys)
-            keys, counts = keys[order], counts[order]
-            starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-            self.keys, self.counts = keys[starts], np.add.reduceat(counts, starts)
-        return self.keys, self.counts
-
-
-class _PairCounts:
-    """How often each distinct row of some columns occurs, over frames added one by one."""
-
-    def __init__(self, *columns: str) -> None:
-        self.columns = list(columns)
-        self.counted: pl.DataFrame | None = None
-        self.pending: list[pl.DataFrame] = []
-        self.pending_rows = 0
-
-    def add(self, frame: pl.DataFrame) -> None:
-        """Count the rows of ``frame``."""
-        part = frame.group_by(self.columns).agg(pl.len().cast(pl.Int64))
-        self.pending.append(part)
-        self.pending_rows += part.height
-        if self.pending_rows > max(self.distinct - self.pending_rows, 1 << 16):
-            self.merged()
-
-    @property
-    def distinct(self) -> int:
-        """Distinct rows so far (an upper bound until merged)."""
-        return (self.counted.height if self.counted is not None else 0) + self.pending_rows
-
-    def over(self, limit: int) -> bool:
-        """Whether more than ``limit`` distinct rows were counted."""
-        if self.distinct > limit:
-            self.merged()
-        return self.distinct > limit
-
-    def merged(self) -> pl.DataFrame | None:
-        """The counts so far (column ``len``); None when nothing was added."""
-        if self.pending:
-            parts = [self.counted, *self.pending] if self.counted is not None else self.pending
-            self.counted = (
-                pl.concat(parts).group_by(self.columns).agg(pl.col("len").sum())
-                if len(parts) > 1
-                else parts[0]
-            )
-            self.pending, self.pending_rows = [], 0
-        return self.counted
+    return [util, whole]
 
 
 def _interval_stats(

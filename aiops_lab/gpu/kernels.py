@@ -19,6 +19,7 @@ __all__ = [
     "grouped_quantiles",
     "idle_run_parts",
     "idle_runs",
+    "idle_stretches",
     "median_intervals",
     "sample_weights",
     "segment_quantile",
@@ -193,6 +194,33 @@ def sample_weights(
     return _capped(xp, group, dt_us, same_next, median, cap), median
 
 
+def idle_stretches(xp: Any, group: Any, idle: Any, weight: Any) -> tuple[Any, Any, Any]:
+    """Every stretch of consecutive idle rows of one group: first row, last row, seconds.
+
+    Stretches are listed in row order (so by group); a stretch's seconds are the sum of
+    its rows' ``weight``.
+    """
+    n = idle.shape[0]
+    if n == 0:
+        empty = xp.zeros((0,), dtype=xp.int64)
+        return empty, empty, xp.zeros((0,), dtype=xp.float64)
+    no = xp.asarray([False])
+    same = group[1:] == group[:-1]
+    # a stretch opens at an idle row whose previous row (of the same group) is busy or
+    # absent, and closes at one whose next row is
+    joined = idle[1:] & idle[:-1] & same
+    opens = idle & ~xp.concat([no, joined])
+    closes = idle & ~xp.concat([joined, no])
+    first = xp.astype(xp.nonzero(opens)[0], xp.int64)
+    last = xp.astype(xp.nonzero(closes)[0], xp.int64)
+    if first.shape[0] == 0:
+        return first, last, xp.zeros((0,), dtype=xp.float64)
+    idle_w = xp.where(idle, weight, xp.zeros_like(weight))
+    cum = xp.cumulative_sum(idle_w)
+    durations = xp.take(cum, last) - xp.take(cum, first) + xp.take(idle_w, first)
+    return first, last, durations
+
+
 def idle_runs(xp: Any, group: Any, idle: Any, weight: Any, n_groups: int) -> Any:
     """Longest stretch of consecutive idle samples per group, in seconds."""
     return idle_run_parts(xp, group, idle, weight, n_groups)[0]
@@ -213,23 +241,10 @@ def idle_run_parts(
     g_starts, g_ends = group_bounds(xp, group, n_groups)
     present = g_ends > g_starts
     n = idle.shape[0]
-    if n == 0:
-        return zeros, zeros, zeros, ~present
-    no = xp.asarray([False])
-    same = group[1:] == group[:-1]
-    # a run opens at an idle row whose previous row (of the same group) is busy or absent,
-    # and closes at one whose next row is
-    joined = idle[1:] & idle[:-1] & same
-    opens = idle & ~xp.concat([no, joined])
-    closes = idle & ~xp.concat([joined, no])
-    first = xp.nonzero(opens)[0]
-    last = xp.nonzero(closes)[0]
+    first, last, durations = idle_stretches(xp, group, idle, weight)
     n_runs = int(first.shape[0])
     if n_runs == 0:
         return zeros, zeros, zeros, ~present
-    idle_w = xp.where(idle, weight, xp.zeros_like(weight))
-    cum = xp.cumulative_sum(idle_w)
-    durations = xp.take(cum, last) - xp.take(cum, first) + xp.take(idle_w, first)
     run_group = xp.take(group, first)
     # longest run per group: order runs by (group, duration), take each group's last
     order = _group_order(xp, run_group, durations)
