@@ -339,8 +339,8 @@ def test_chunks_by_slices_where_polars_has_no_batch_collection(monkeypatch):
     _chunked_only(monkeypatch)
     chunked = review(frame.lazy(), prices=PRICES, streaming=True, batch_rows=60)
     _assert_same(whole, chunked)
-    # two reads in slices of batch_rows // 4: the statistics, then the accounting
-    assert sum(seen) == 2 * frame.height
+    # one read, in slices of batch_rows // 4
+    assert sum(seen) == frame.height
     assert set(seen) - {frame.height % 15} == {15}
 
 
@@ -419,11 +419,12 @@ def test_too_many_distinct_intervals_read_whole_gpus_instead(monkeypatch):
     used = _spy_stats(monkeypatch)
     monkeypatch.setattr(analysis, "COUNT_LIMIT", 20)  # far fewer than the log's intervals
     _assert_same(whole, review(frame.lazy(), prices=PRICES, streaming=True, batch_rows=40))
-    assert used == [False, False]  # the count gave up, then batches of whole GPUs
+    # the single read's count gave up, then batches of whole GPUs (no counting read)
+    assert used == [False]
     monkeypatch.setattr(analysis, "COUNT_LIMIT", 1 << 22)
     used.clear()
     _assert_same(whole, review(frame.lazy(), prices=PRICES, streaming=True, batch_rows=40))
-    assert used == [True]
+    assert used == []  # one read counted every interval
 
 
 def test_a_gpu_whose_samples_all_lack_a_time_is_left_out_as_in_memory():
@@ -458,13 +459,18 @@ def test_intervals_mostly_new_give_up_counting_a_few_chunks_in(monkeypatch):
         .sort("timestamp")
     )
     whole = review(frame, prices=PRICES)
-    calls = []
-    from aiops_lab.gpu import counting
+    chunks = []
+    original = analysis._chunks
 
-    original = counting._count_intervals
-    monkeypatch.setattr(counting, "_count_intervals", lambda *a: (calls.append(1), original(*a))[1])
+    def counted_chunks(lazy, rows):
+        for chunk in original(lazy, rows):
+            chunks.append(chunk.height)
+            yield chunk
+
+    monkeypatch.setattr(analysis, "_chunks", counted_chunks)
     used = _spy_stats(monkeypatch)
     monkeypatch.setattr(analysis, "COUNT_LIMIT", 300)  # the log holds more than twice that
     _assert_same(whole, review(frame.lazy(), prices=PRICES, streaming=True, batch_rows=40))
-    assert used == [False, False]
-    assert len(calls) == 4  # four chunks of ten, then batches of whole GPUs
+    assert used == [False]
+    # four chunks of ten, then statistics by batches of whole GPUs and a full read
+    assert sum(chunks) == 4 * 10 + frame.height

@@ -21,6 +21,7 @@ import polars as pl
 from aiops_lab.backend import from_numpy, to_numpy
 from aiops_lab.errors import EmptyInputError, InputError
 from aiops_lab.gpu import kernels as K
+from aiops_lab.gpu.counting import StatsCounter, whole_percent
 from aiops_lab.gpu.result import GpuReview
 from aiops_lab.gpu.rollups import NO_JOB, _jobs, _per_gpu, _price_of, _rollup
 
@@ -39,6 +40,16 @@ _CELL_US = 600 * 1_000_000
 
 class _OutOfOrder(Exception):
     """A chunk held a GPU sample older than one already accounted."""
+
+
+class _Restart(Exception):
+    """A single read cannot finish exactly; ``reason``: ``"count"`` (too many distinct
+    intervals to count), ``"aside"`` (too many samples set aside) or ``"median"`` (a
+    provisional median too far above the final one)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 class _KeyCoder:
@@ -193,15 +204,17 @@ def _label_digest(frame: pl.DataFrame, columns: list[str]) -> np.ndarray:
     return digest
 
 
-def chunk_query(frame: pl.LazyFrame, coder: _KeyCoder) -> pl.LazyFrame:
+def chunk_query(frame: pl.LazyFrame, coder: _KeyCoder, *, counting: bool = False) -> pl.LazyFrame:
     """The columns :meth:`_Accountant.add_chunk` reads, computed as the log is read.
 
     The GPU's key code, the time in microseconds, the numbers as float64 with NaN for
-    no reading, the labels and a 64-bit digest of them: the reader's threads compute
-    these while the accounting works on the previous chunk.
+    no reading, the labels and a 64-bit digest of them, and with ``counting`` the
+    utilization as a whole percent (-1 for another reading): the reader's threads
+    compute these while the accounting works on the previous chunk.
     """
     keys = [coder.code_expr()] if coder.fits else [pl.col(c) for c in _GPU_KEY]
     return frame.select(
+        *([whole_percent()] if counting else []),
         *keys,
         pl.col("timestamp").dt.epoch("us").alias("_t"),
         *(pl.col(c).cast(pl.Float64).fill_null(float("nan")) for c in _VALUES),
@@ -245,6 +258,11 @@ class _Accountant:
         # the chunked path: per GPU (global numbers) what the first pass found
         self.coder: _KeyCoder | None = None
         self.stats: dict[str, np.ndarray] = {}
+        self.counter: StatsCounter | None = None  # a single read's counts
+        self.stretches = _IdleStretches(0)
+        self.aside: list[pl.DataFrame] = []  # samples set aside, weighed at the end
+        self.aside_rows = 0
+        self.seen = np.zeros(0, dtype=bool)
         self.carry: pl.DataFrame | None = None
         self.cell_sums: list[pl.DataFrame] = []
         self.time_dtype: pl.DataType = pl.Datetime("us", "UTC")
@@ -420,23 +438,47 @@ class _Accountant:
         return runs, util_w
 
     # -- chunks of consecutive samples ---------------------------------------------------
+    #: most samples a single read sets aside before it gives up (:class:`_Restart`)
+    ASIDE_LIMIT = 1 << 19
+    #: intervals a GPU shows before its provisional median is taken
+    PROVISIONAL_INTERVALS = 16
+
     def start_chunks(
         self,
         coder: _KeyCoder,
-        median: np.ndarray,
-        p50: np.ndarray,
-        p95: np.ndarray,
+        median: np.ndarray | None = None,
+        p50: np.ndarray | None = None,
+        p95: np.ndarray | None = None,
         *,
         time_dtype: pl.DataType | None = None,
     ) -> None:
-        """Account chunks next, with each GPU's median interval and quantiles known."""
+        """Account chunks of :func:`chunk_query` next.
+
+        With each GPU's ``median`` interval (and utilization ``p50`` / ``p95``) known,
+        every sample's seconds are known as its chunk comes. Without (a *single read*,
+        the query built with ``counting=True``), the chunks' intervals and readings are
+        counted as they come, each GPU's *provisional* median is taken from its first
+        :attr:`PROVISIONAL_INTERVALS` intervals, and a sample whose interval exceeds
+        1.5 times it is *set aside*: accounted with 0 seconds, and kept, to be added with
+        its capped seconds once the final median is known (:meth:`finish_chunks`). Every
+        other sample's seconds are its interval, exactly, as long as 1.5 times the
+        provisional median is at most twice the final one; :class:`_Restart` is raised
+        otherwise, or when more than :attr:`ASIDE_LIMIT` samples were set aside.
+        """
         n = coder.table.height
         self.coder, self.carry = coder, None
         self.time_dtype = _micro(time_dtype or pl.Datetime("us", "UTC"))
-        self.stats = {
-            "median": median, "p50": p50, "p95": p95,
-            "longest": np.zeros(n), "trailing": np.zeros(n),
-        }  # fmt: skip
+        self.stretches = _IdleStretches(n)
+        self.aside, self.aside_rows = [], 0
+        self.seen = np.zeros(n, dtype=bool)
+        if median is None:
+            self.counter = StatsCounter(n)
+            self.provisional = np.full(n, np.nan)
+            self.tau = np.full(n, -1.0)  # set aside above (µs); -1: every interval
+            self.stats = {}
+        else:
+            self.counter = None
+            self.stats = {"median": median, "p50": p50, "p95": p95}  # type: ignore[dict-item]
 
     def add_chunk(self, chunk: pl.DataFrame | None, *, final: bool) -> None:
         """Account the next chunk of :func:`chunk_query` (``None``: only the held-back rows).
@@ -457,6 +499,8 @@ class _Accountant:
                 self.carry = None
                 self._add_held(held, self.stats["median"][held["_g"].to_numpy()])
             return
+        counting = self.counter is not None
+        assert not (final and counting), "a single read ends with finish_chunks"
         t_all = chunk["_t"].to_numpy()
         self.period.append((int(t_all.min()), int(t_all.max())))
         ids = self.coder.ids(chunk)
@@ -465,7 +509,10 @@ class _Accountant:
         counts = np.bincount(group, minlength=n_groups)
         ends = np.cumsum(counts)
         present = counts > 0
+        self.seen |= present
         last = ends[present] - 1  # each GPU's last row here
+        xp = self.xp
+        held = g_held = held_dt = None
         if self.carry is not None:  # held-back rows whose interval this chunk ends
             held_g = self.carry["_g"].to_numpy()
             ends_here = present[held_g]
@@ -474,19 +521,40 @@ class _Accountant:
                 first_t[present] = t_us[ends[present] - counts[present]]
                 held = self.carry.filter(pl.Series(ends_here))
                 g_held = held_g[ends_here]
-                dt = first_t[g_held] - held["_t"].to_numpy()
-                if bool(np.any(dt < 0)):
+                held_dt = first_t[g_held] - held["_t"].to_numpy()
+                if bool(np.any(held_dt < 0)):
                     raise _OutOfOrder
-                cap = 2.0 * self.stats["median"][g_held]
                 self.carry = self.carry.filter(~pl.Series(ends_here))
-                self._add_held(held, np.minimum(dt / 1e6, cap))
-        xp = self.xp
-        weight = to_numpy(
-            K.capped_weights(
-                xp, from_numpy(group, xp), from_numpy(t_us, xp),
-                from_numpy(self.stats["median"], xp),
-            )
-        )  # fmt: skip
+        if self.counter is not None:
+            counter = self.counter
+            counter.add_readings(ids, chunk["_whole"].to_numpy(), chunk["util_pct"])
+            dt_x, same_x = K._next_intervals(xp, from_numpy(group, xp), from_numpy(t_us, xp))
+            dt_us, same_next = to_numpy(dt_x), to_numpy(same_x)
+            if held_dt is not None and not counter.add_intervals(g_held, held_dt):  # type: ignore[arg-type]
+                raise _Restart("count")
+            if not counter.add_intervals(group[same_next], dt_us[same_next]):
+                raise _Restart("count")
+            self._provisional_medians()
+            if held is not None:
+                aside_held = held_dt > self.tau[g_held]  # type: ignore[operator, index]
+                self._add_held(
+                    held, np.where(aside_held, 0.0, held_dt / 1e6),  # type: ignore[operator]
+                    aside=aside_held, dt=held_dt,
+                )  # fmt: skip
+            # a GPU's last row here has no interval yet (0): held back below
+            aside = dt_us > np.take(self.tau, group, mode="clip")
+            weight = np.where(aside, 0.0, dt_us / 1e6)
+        else:
+            if held is not None:
+                cap = 2.0 * self.stats["median"][g_held]
+                self._add_held(held, np.minimum(held_dt / 1e6, cap))  # type: ignore[operator]
+            aside = None
+            weight = to_numpy(
+                K.capped_weights(
+                    xp, from_numpy(group, xp), from_numpy(t_us, xp),
+                    from_numpy(self.stats["median"], xp),
+                )
+            )  # fmt: skip
         # runs: a new one wherever the GPU or the labels (their digest) change
         digest = chunk["_digest"].to_numpy()
         if order is not None:
@@ -520,9 +588,10 @@ class _Accountant:
         util = values["util_pct"]
         idle = util < self.threshold
         idle |= np.isnan(util)  # a sample without a reading counts as idle
-        self._idle_parts(
-            group, idle if order is None else np.take(idle, order, mode="clip"), weight
-        )
+        idle_sorted = idle if order is None else np.take(idle, order, mode="clip")
+        stretch = self.stretches.add(xp, group, idle_sorted, weight, aside)
+        if aside is not None and aside.any():
+            self._set_aside(chunk, rows[aside], group[aside], dt_us[aside], stretch)
         r_starts = np.flatnonzero(change)
         runs, util_w = self._run_table(
             chunk, values, run_of, w_of, n_runs, rows[r_starts], group[r_starts], idle=idle
@@ -533,48 +602,120 @@ class _Accountant:
         if final:  # rows still held back, of GPUs this chunk did not hold
             self.add_chunk(None, final=True)
 
-    def _add_held(self, held: pl.DataFrame, weight: np.ndarray) -> None:
-        """Account held-back rows (one per GPU, by GPU number) with their seconds."""
+    def _provisional_medians(self) -> None:
+        """Take the provisional median of GPUs that now show enough intervals."""
+        assert self.counter is not None
+        new = np.isnan(self.provisional) & (self.counter.n_intervals >= self.PROVISIONAL_INTERVALS)
+        if new.any():
+            self.provisional[new] = self.counter.medians(self.xp)[new]
+            self.tau[new] = 1.5e6 * self.provisional[new]
+
+    def _add_held(
+        self,
+        held: pl.DataFrame,
+        weight: np.ndarray,
+        *,
+        aside: np.ndarray | None = None,
+        dt: np.ndarray | None = None,
+    ) -> None:
+        """Account held-back rows (one per GPU, by GPU number) with their seconds.
+
+        ``aside`` marks the rows set aside, ``dt`` their intervals (microseconds).
+        """
         g = held["_g"].to_numpy()
         values = {c: held[c].to_numpy() for c in _VALUES}
         util = values["util_pct"]
-        self._idle_parts(g, ~(util >= self.threshold), weight)
+        stretch = self.stretches.add(self.xp, g, ~(util >= self.threshold), weight, aside)
+        if aside is not None and dt is not None and aside.any():
+            self._set_aside(held, np.flatnonzero(aside), g[aside], dt[aside], stretch)
         rows = np.arange(held.height)
         runs, util_w = self._run_table(held, values, rows, weight, held.height, rows, g)
         self.runs.append(runs)
         self.cell_sums.append(_coded_cell_sums(g, held["_cell_band"].to_numpy(), util_w, weight))
 
-    def _idle_parts(self, group: np.ndarray, idle: np.ndarray, weight: np.ndarray) -> None:
-        """Extend every GPU's idle stretches with the next piece of its rows (in order)."""
-        xp = self.xp
-        longest, leading, trailing, full = (
-            to_numpy(p)
-            for p in K.idle_run_parts(
-                xp, from_numpy(group, xp), from_numpy(idle, xp), from_numpy(weight, xp),
-                self.stats["longest"].shape[0],
-            )
-        )  # fmt: skip
-        s = self.stats
-        s["longest"] = np.maximum(np.maximum(s["longest"], longest), s["trailing"] + leading)
-        s["trailing"] = np.where(full, s["trailing"] + leading, trailing)
+    def _set_aside(
+        self, frame: pl.DataFrame, rows: np.ndarray, g: np.ndarray, dt: np.ndarray, stretch: Any
+    ) -> None:
+        """Keep ``frame``'s ``rows`` (GPUs ``g``, intervals ``dt``) to be weighed at the end."""
+        self.aside.append(
+            frame[rows]
+            .select(*_LABELS, "_cell_band", "util_pct", "sm_active")
+            .with_columns(pl.Series("_g", g), pl.Series("_dt", dt), pl.Series("_stretch", stretch))
+        )
+        self.aside_rows += rows.shape[0]
+        if self.aside_rows > self.ASIDE_LIMIT:
+            raise _Restart("aside")
+
+    def _add_aside(self, median: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Account the samples set aside with their capped seconds, as runs of their own.
+
+        Their readings (SM activity, power, memory) were summed with their chunk's runs;
+        these runs carry only what the seconds weigh. Returns the idle samples' stretch
+        numbers and seconds.
+        """
+        assert self.coder is not None
+        if not self.aside:
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
+        rec = pl.concat(self.aside)
+        self.aside = []
+        g = rec["_g"].to_numpy()
+        weight = np.minimum(rec["_dt"].to_numpy() / 1e6, 2.0 * median[g])
+        util = rec["util_pct"].to_numpy()
+        sm = rec["sm_active"].to_numpy()
+        idle = ~(util >= self.threshold)
+        w_idle = np.where(idle, weight, 0.0)
+        util_w = _zero_nan(util * weight)
+        table = self.coder.table
+        runs = rec.select(_LABELS).with_columns(
+            table["host"].gather(g),
+            pl.Series("_g", g),
+            pl.Series("_pg", table["_pg"].to_numpy()[g]),
+            pl.Series("_w", weight),
+            pl.Series("_w_idle", w_idle),
+            pl.Series("_util_w", util_w),
+            pl.Series("_eff_w", _zero_nan(np.where(np.isnan(sm), util, sm * 100.0) * weight)),
+            pl.lit(0.0).alias("_sm_sum"),
+            pl.lit(0, dtype=pl.Int64).alias("_sm_n"),
+            pl.lit(0.0).alias("_power_sum"),
+            pl.lit(0, dtype=pl.Int64).alias("_power_n"),
+            pl.lit(None, dtype=pl.Float64).alias("_mem_peak"),
+            pl.lit(None, dtype=pl.Float64).alias("_mem_total"),
+            pl.Series("_w_active", weight - w_idle),
+        )
+        self.runs.append(runs.select(self.runs[0].columns) if self.runs else runs)
+        self.cell_sums.append(_coded_cell_sums(g, rec["_cell_band"].to_numpy(), util_w, weight))
+        stretch = rec["_stretch"].to_numpy()
+        in_stretch = stretch >= 0
+        return stretch[in_stretch], weight[in_stretch]
 
     def finish_chunks(self) -> None:
-        """Account the held-back samples and build the per-GPU table and chart cells."""
-        self.add_chunk(None, final=True)
+        """Account the held-back and set-aside samples; build the per-GPU table and cells.
+
+        After a single read, the final medians and quantiles come from the counts first
+        (:class:`_Restart` when a provisional median was too far above its final one).
+        """
         assert self.coder is not None
+        if self.counter is not None:
+            median = self.counter.medians(self.xp)
+            p50, p95 = self.counter.quantiles(self.xp)
+            taken = ~np.isnan(self.provisional)
+            if bool(np.any(self.tau[taken] / 1e6 > 2.0 * median[taken])):
+                raise _Restart("median")
+            self.stats = {"median": median, "p50": p50, "p95": p95}
+        self.add_chunk(None, final=True)
+        longest = self.stretches.longest(*self._add_aside(self.stats["median"]))
         if self.period:  # microseconds, as the chunks give them
             span = pl.Series([min(p[0] for p in self.period), max(p[1] for p in self.period)])
             self.period = [tuple(span.cast(self.time_dtype))]
         keys, s = self.coder.table, self.stats
-        self.n_gpus = keys.height
-        self.gpus = [
-            keys.select(*_GPU_KEY, "_g").with_columns(
-                pl.Series("median_interval_s", s["median"]),
-                pl.Series("longest_idle_h", s["longest"] / 3600.0),
-                pl.Series("p50_util_pct", s["p50"]),
-                pl.Series("p95_util_pct", s["p95"]),
-            )
-        ]
+        gpus = keys.select(*_GPU_KEY, "_g").with_columns(
+            pl.Series("median_interval_s", s["median"]),
+            pl.Series("longest_idle_h", longest / 3600.0),
+            pl.Series("p50_util_pct", s["p50"]),
+            pl.Series("p95_util_pct", s["p95"]),
+        )
+        self.gpus = [gpus if self.seen.all() else gpus.filter(pl.Series(self.seen))]
+        self.n_gpus = self.gpus[0].height
         if self.cell_sums:
             self.samples = [_cells_frame(keys.select(_GPU_KEY), pl.concat(self.cell_sums))]
 
@@ -613,6 +754,100 @@ class _Accountant:
             per_job=jobs_frame, params=params, period=period, backend=info,
             elapsed_s=time.perf_counter() - started,
         )  # fmt: skip
+
+
+class _IdleStretches:
+    """Every GPU's stretches of consecutive idle samples, over pieces of its rows in order.
+
+    A stretch whose samples all have their seconds is *clean*: only each GPU's longest
+    is kept. One holding a sample set aside (seconds known only at the end) is *dirty*:
+    it keeps a number and its seconds so far, and :meth:`longest` adds the set-aside
+    samples' seconds by that number. A GPU's stretch open at the end of one piece
+    continues into its next piece that starts idle.
+    """
+
+    def __init__(self, n_groups: int) -> None:
+        self.best = np.zeros(n_groups)
+        self.open = np.zeros(n_groups, dtype=bool)  # the GPU's last row so far is idle
+        self.open_s = np.zeros(n_groups)
+        self.open_id = np.zeros(n_groups, dtype=np.int64)
+        self.open_dirty = np.zeros(n_groups, dtype=bool)
+        self.next_id = 0
+        self.dirty: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # number, GPU, seconds
+
+    def add(
+        self, xp: Any, group: np.ndarray, idle: np.ndarray, weight: np.ndarray, aside: Any = None
+    ) -> np.ndarray | None:
+        """Add the next piece (rows sorted by GPU, each GPU's in time order).
+
+        Returns the stretch number of every row ``aside`` marks (-1 where busy).
+        """
+        n_groups = self.best.shape[0]
+        first, last, seconds = (
+            to_numpy(a)
+            for a in K.idle_stretches(
+                xp, from_numpy(group, xp), from_numpy(idle, xp), from_numpy(weight, xp)
+            )
+        )
+        counts = np.bincount(group, minlength=n_groups)
+        ends = np.cumsum(counts)
+        present = counts > 0
+        g = group[first]
+        goes_on = (first == ends[g] - counts[g]) & self.open[g]
+        closing = present & self.open  # open stretches this piece does not continue
+        closing[g[goes_on]] = False
+        self._close(np.flatnonzero(closing))
+        ids = np.arange(self.next_id, self.next_id + first.shape[0], dtype=np.int64)
+        self.next_id += first.shape[0]
+        dirty = np.zeros(first.shape[0], dtype=bool)
+        if goes_on.any():
+            g_on = g[goes_on]
+            ids[goes_on] = self.open_id[g_on]
+            seconds[goes_on] += self.open_s[g_on]
+            dirty[goes_on] = self.open_dirty[g_on]
+        numbers = None
+        if aside is not None:
+            rows = np.flatnonzero(aside)
+            of = np.searchsorted(first, rows, side="right") - 1
+            inside = idle[rows]
+            dirty[of[inside]] = True
+            numbers = np.full(rows.shape[0], -1, dtype=np.int64)
+            numbers[inside] = ids[of[inside]]
+        ends_open = last == ends[g] - 1
+        self.open[present] = False
+        shut = ~ends_open
+        self._keep(ids[shut], g[shut], seconds[shut], dirty[shut])
+        g_open = g[ends_open]
+        self.open[g_open] = True
+        self.open_s[g_open] = seconds[ends_open]
+        self.open_id[g_open] = ids[ends_open]
+        self.open_dirty[g_open] = dirty[ends_open]
+        return numbers
+
+    def _keep(self, ids: np.ndarray, g: np.ndarray, seconds: np.ndarray, dirty: np.ndarray) -> None:
+        clean = ~dirty
+        np.maximum.at(self.best, g[clean], seconds[clean])
+        if dirty.any():
+            self.dirty.append((ids[dirty], g[dirty], seconds[dirty]))
+
+    def _close(self, g: np.ndarray) -> None:
+        if g.size:
+            self._keep(self.open_id[g], g, self.open_s[g], self.open_dirty[g])
+            self.open[g] = False
+
+    def longest(self, numbers: np.ndarray, seconds: np.ndarray) -> np.ndarray:
+        """Each GPU's longest idle stretch, with set-aside ``seconds`` added by stretch ``numbers``."""
+        self._close(np.flatnonzero(self.open))
+        best = self.best.copy()
+        if self.dirty:
+            ids, g, base = (np.concatenate(parts) for parts in zip(*self.dirty, strict=True))
+            order = np.argsort(ids)
+            ids, g, base = ids[order], g[order], base[order]
+            extra = np.bincount(
+                np.searchsorted(ids, numbers), weights=seconds, minlength=ids.shape[0]
+            )
+            np.maximum.at(best, g, base + extra)
+        return best
 
 
 def _micro(dtype: Any) -> pl.DataType:

@@ -30,9 +30,10 @@ from aiops_lab.gpu.accounting import (
     _KeyCoder,
     _ordered,
     _OutOfOrder,
+    _Restart,
     chunk_query,
 )
-from aiops_lab.gpu.counting import StatsCounter
+from aiops_lab.gpu.counting import StatsCounter, whole_percent
 from aiops_lab.gpu.result import GpuReview
 from aiops_lab.gpu.rollups import MEMORY_TIERS, NO_JOB
 from aiops_lab.progress import progress_bar
@@ -243,13 +244,16 @@ def _stream(
 ) -> _Accountant:
     """Account a long lazy log in bounded memory; see :func:`review` (``streaming``).
 
-    First pass: each GPU's median interval and utilization quantiles, counted by value
-    from three columns read in chunks (:func:`_counted_stats`; by batches of whole GPUs
-    when there are too many distinct intervals). Second pass: the log in chunks of
-    ``batch_rows // 4`` samples in the order it is read, each GPU's last sample held
-    back to the next chunk. A log that goes back in time for a GPU from one chunk to the
-    next (files not in time order) is accounted in batches of whole GPUs, each read from
-    the input.
+    One read, in chunks of ``batch_rows // 4`` samples in the order it is read, each
+    GPU's last sample held back to the next chunk: the intervals and readings are
+    counted as they come, and the few samples whose interval exceeds 1.5 times their
+    GPU's provisional median are weighed at the end (:meth:`_Accountant.start_chunks`).
+    Should that not hold exactly, a second way: first each GPU's median interval and
+    utilization quantiles, counted from three columns (:func:`_counted_stats`; by
+    batches of whole GPUs when there are too many distinct intervals), then the chunks
+    with every sample's seconds known. A log that goes back in time for a GPU from one
+    chunk to the next (files not in time order) is accounted in batches of whole GPUs,
+    each read from the input.
     """
     by_gpu = (
         sizes.group_by("host", "gpu").agg(pl.col("n").sum()).sort("host", "gpu", nulls_last=True)
@@ -257,33 +261,69 @@ def _stream(
     coder = _KeyCoder.of_keys(sizes)
     total = int(sizes["n"].sum())
     chunk_rows = max(batch_rows // 4, 1)
-    counted, seen = _counted_stats(frame, coder, chunk_rows, account.xp, progress=progress, total=total)  # fmt: skip
-    if counted is _OUT_OF_ORDER:
+    time_dtype = frame.collect_schema()["timestamp"]
+    xp, threshold, prices = account.xp, account.threshold, account.prices
+    account.start_chunks(coder, time_dtype=time_dtype)
+    try:
+        _account_chunks(frame, account, chunk_rows, total, progress=progress)
+        if not account.seen.any():
+            raise EmptyInputError(empty)
+        return account
+    except _OutOfOrder:
         return _by_gpu(frame, by_gpu, account, batch_rows=batch_rows, progress=progress)
+    except _Restart as restart:
+        reason = restart.reason
+    account = _Accountant(xp, threshold, prices)
+    counted: Any = None
+    if reason != "count":
+        counted, seen = _counted_stats(frame, coder, chunk_rows, xp, progress=progress, total=total)  # fmt: skip
+        if counted is _OUT_OF_ORDER:
+            return _by_gpu(frame, by_gpu, account, batch_rows=batch_rows, progress=progress)
     if counted is None:  # too many distinct intervals to count: a pass by whole GPUs
         sizes = frame.group_by(*_GPU_KEY).agg(pl.len().alias("n")).collect(engine="streaming")
         if sizes.height == 0:
             raise EmptyInputError(empty)
         coder = _KeyCoder.of_keys(sizes)
-        counted = _interval_stats(frame, coder, sizes, 3 * batch_rows, account.xp)
+        counted = _interval_stats(frame, coder, sizes, 3 * batch_rows, xp)
     elif not seen.all():  # GPUs whose every sample lacks a time are left out
         if not seen.any():
             raise EmptyInputError(empty)
         coder = coder.subset(seen)
         counted = tuple(stat[seen] for stat in counted)
-    account.start_chunks(coder, *counted, time_dtype=frame.collect_schema()["timestamp"])
+    account.start_chunks(coder, *counted, time_dtype=time_dtype)
     try:
-        for chunk in progress_bar(
-            _chunks(chunk_query(frame, coder), chunk_rows),
-            desc="gpu review", enabled=progress,
-            total=-(-total // chunk_rows),
-        ):  # fmt: skip
-            account.add_chunk(chunk, final=False)
-        account.finish_chunks()
+        _account_chunks(frame, account, chunk_rows, total, progress=progress)
         return account
     except _OutOfOrder:
         pass
     return _by_gpu(frame, by_gpu, account, batch_rows=batch_rows, progress=progress)
+
+
+def _account_chunks(
+    frame: pl.LazyFrame, account: _Accountant, chunk_rows: int, total: int, *, progress: bool
+) -> None:
+    """Read ``frame`` in chunks into ``account`` (see :meth:`_Accountant.start_chunks`)."""
+    assert account.coder is not None
+    counter = account.counter
+    query = chunk_query(frame, account.coder, counting=counter is not None)
+    read, checked = 0, False
+    for chunk in progress_bar(
+        _chunks(query, chunk_rows), desc="gpu review", enabled=progress,
+        total=-(-total // chunk_rows),
+    ):  # fmt: skip
+        account.add_chunk(chunk, final=False)
+        if counter is None:
+            continue
+        read += chunk.height
+        if counter.over(COUNT_LIMIT):
+            raise _Restart("count")
+        if not checked and read >= 4 * chunk_rows:  # once, a few chunks in
+            checked = True
+            # still most intervals new (times to the microsecond with jitter), in a log
+            # with room for twice the limit: give up now rather than at the limit
+            if counter.mostly_new() and total > 2 * COUNT_LIMIT:
+                raise _Restart("count")
+    account.finish_chunks()
 
 
 def _by_gpu(
@@ -346,7 +386,12 @@ def _counted_stats(
     """
     n = coder.table.height
     keys = [coder.code_expr()] if coder.fits else [pl.col(c) for c in _GPU_KEY]
-    query = frame.select(*keys, pl.col("timestamp").dt.epoch("us").alias("_t"), *_reading_columns())
+    query = frame.select(
+        *keys,
+        pl.col("timestamp").dt.epoch("us").alias("_t"),
+        pl.col("util_pct").cast(pl.Float64),
+        whole_percent(),
+    )
     no_time = np.iinfo(np.int64).min
     last_t = np.full(n, no_time, dtype=np.int64)
     seen = np.zeros(n, dtype=bool)
@@ -388,18 +433,6 @@ def _counted_stats(
             if counter.mostly_new() and total > 2 * COUNT_LIMIT:
                 return None, seen
     return (counter.medians(xp), *counter.quantiles(xp)), seen
-
-
-def _reading_columns() -> list[pl.Expr]:
-    """The utilization as read, and as a whole percent (-1 for another reading, or none)."""
-    util = pl.col("util_pct").cast(pl.Float64)
-    whole = (
-        pl.when(util.is_between(0.0, 100.0) & (util.floor() == util))
-        .then(util.cast(pl.Int64))
-        .otherwise(-1)
-        .alias("_whole")
-    )
-    return [util, whole]
 
 
 def _interval_stats(

@@ -22,6 +22,17 @@ from aiops_lab.gpu import kernels as K
 SHIFT = 1 << 40
 
 
+def whole_percent() -> pl.Expr:
+    """``_whole``: the utilization as a whole percent, or -1 for another reading (or none)."""
+    util = pl.col("util_pct").cast(pl.Float64)
+    return (
+        pl.when(util.is_between(0.0, 100.0) & (util.floor() == util))
+        .then(util.cast(pl.Int64))
+        .otherwise(-1)
+        .alias("_whole")
+    )
+
+
 class StatsCounter:
     """Intervals and utilization readings of ``n`` GPUs, counted over chunks of a log."""
 
@@ -117,13 +128,16 @@ def _count_intervals(counts: _KeyCounts, group: np.ndarray, dt: np.ndarray, n: i
     """
     if dt.size == 0:
         return
+    span = max(_DENSE_SLOTS // n, 1)
+    if 8 * dt.size < n * span:  # few intervals (those into a chunk): by value
+        counts.add(group * SHIFT + dt)
+        return
     sizes = np.bincount(group, minlength=n)
     present = np.flatnonzero(sizes)
     starts = np.cumsum(sizes) - sizes
     lo = np.zeros(n, dtype=np.int64)
     lo[present] = np.minimum.reduceat(dt, starts[present])
     unit = 1000 if not bool(np.any(dt % 1000)) else 1
-    span = max(_DENSE_SLOTS // n, 1)
     offset = dt - np.take(lo, group, mode="clip")
     if unit > 1:
         offset //= unit
