@@ -85,11 +85,16 @@ START = np.datetime64("2024-06-01T00:00:00", "us").astype(np.int64)
 
 
 # -- data ------------------------------------------------------------------------------------
-def make_telemetry(n: int, seed: int = SEED) -> pl.DataFrame:
-    """``n`` samples in ``TELEMETRY_SCHEMA`` over 64 GPUs, in time order (a merged log)."""
+def make_telemetry(n: int, seed: int = SEED, fleet_seed: int | None = None) -> pl.DataFrame:
+    """``n`` samples in ``TELEMETRY_SCHEMA`` over 64 GPUs, in time order (a merged log).
+
+    ``fleet_seed`` draws the fleet (each GPU's sampling interval and UUID) apart from
+    the samples, so that several periods can share one fleet.
+    """
     rng = np.random.default_rng(seed)
+    fleet = rng if fleet_seed is None else np.random.default_rng(fleet_seed)
     g_count = N_HOSTS * GPUS_PER_HOST
-    interval = rng.choice(INTERVALS, size=g_count)
+    interval = fleet.choice(INTERVALS, size=g_count)
     # every GPU covers about the same period, so the fast exporters give the most rows
     share = (1.0 / interval) / (1.0 / interval).sum()
     counts = np.floor(share * n).astype(np.int64)
@@ -137,7 +142,7 @@ def make_telemetry(n: int, seed: int = SEED) -> pl.DataFrame:
     job = np.where(idle, -1, seg + 1_000_000)
 
     hosts = [f"gpu-node-{h:02d}" for h in range(N_HOSTS)]
-    uuids = [f"GPU-{rng.integers(0, 2**32):08x}-{i:04d}-{rng.integers(0, 2**16):04x}" for i in range(g_count)]  # fmt: skip
+    uuids = [f"GPU-{fleet.integers(0, 2**32):08x}-{i:04d}-{fleet.integers(0, 2**16):04x}" for i in range(g_count)]  # fmt: skip
     order = np.argsort(t_us, kind="stable")
     frame = pl.DataFrame(
         {
@@ -170,7 +175,11 @@ def make_telemetry(n: int, seed: int = SEED) -> pl.DataFrame:
 
 
 def write_chunks(n: int, folder: Path, chunk_rows: int = 10_000_000) -> Path:
-    """``n`` rows as consecutive periods of ``chunk_rows`` each, one Parquet file per period."""
+    """``n`` rows as consecutive periods of ``chunk_rows`` each, one Parquet file per period.
+
+    Every period is sampled from the same fleet: each GPU keeps its UUID and sampling
+    interval.
+    """
     out = folder / f"telemetry_{n}_chunks"
     if out.exists():
         return out
@@ -178,7 +187,7 @@ def write_chunks(n: int, folder: Path, chunk_rows: int = 10_000_000) -> Path:
     offset, k = 0, 0
     while k * chunk_rows < n:
         rows = min(chunk_rows, n - k * chunk_rows)
-        frame = make_telemetry(rows, seed=SEED + k)
+        frame = make_telemetry(rows, seed=SEED + k, fleet_seed=SEED)
         frame = frame.with_columns(pl.col("timestamp") + pl.duration(microseconds=offset))
         stop = frame["timestamp"].max()
         offset = int(stop.timestamp() * 1e6) - int(START) + 60_000_000  # type: ignore[union-attr]

@@ -474,3 +474,105 @@ def test_intervals_mostly_new_give_up_counting_a_few_chunks_in(monkeypatch):
     assert used == [False]
     # four chunks of ten, then statistics by batches of whole GPUs and a full read
     assert sum(chunks) == 4 * 10 + frame.height
+
+
+def _cadence_log(steps: list[list[tuple[int, float]]], seed: int = 3) -> pl.DataFrame:
+    """A merged log of GPUs sampled in phases of ``(samples, seconds apart)``."""
+    rng = np.random.default_rng(seed)
+    t0 = datetime(2026, 5, 1, tzinfo=timezone.utc)
+    parts = []
+    for k, phases in enumerate(steps):
+        dt = np.concatenate([np.full(n, s) for n, s in phases]) * rng.uniform(0.97, 1.03, sum(n for n, _ in phases))  # fmt: skip
+        dt[rng.random(dt.size) < 0.01] *= 30  # gaps
+        t_ms = np.round(np.cumsum(dt) * 1e3).astype(np.int64)
+        util = np.where((np.arange(dt.size) // 25) % 3 == 0, 0.0, rng.integers(5, 101, dt.size))
+        parts.append(
+            pl.DataFrame(
+                {
+                    "timestamp": [t0 + timedelta(milliseconds=int(v)) for v in t_ms],
+                    "host": "h",
+                    "gpu": k,
+                    "model": "NVIDIA A100-SXM4-80GB",
+                    "util_pct": util.astype(float),
+                    "mem_used_mib": 1000.0 * k,
+                    "mem_total_mib": 81_920.0,
+                    "user": [f"u{i // 60 % 2}" for i in range(dt.size)],
+                }
+            )  # fmt: skip
+        )
+    frame = pl.concat(parts).sort("timestamp")
+    return frame.select(
+        pl.col(c).cast(t) if c in frame.columns else pl.lit(None, dtype=t).alias(c)
+        for c, t in TELEMETRY_SCHEMA.items()
+    )
+
+
+def _spy_restarts(monkeypatch):
+    from aiops_lab.gpu import accounting
+
+    reasons = []
+    original = accounting._Restart.__init__
+
+    def record(self, reason):
+        reasons.append(reason)
+        original(self, reason)
+
+    monkeypatch.setattr(accounting._Restart, "__init__", record)
+    return reasons
+
+
+def test_a_gpu_sampled_faster_later_is_read_again_with_its_final_median(monkeypatch):
+    # GPU 0: every 60 s at first, then every 2 s for far longer: its final median is
+    # about 2 s, so its first intervals (about 60 s) must be capped at about 4 s
+    frame = _cadence_log([[(80, 60.0), (3000, 2.0)], [(1500, 5.0)]])
+    whole = review(frame, prices=PRICES)
+    reasons = _spy_restarts(monkeypatch)
+    _assert_same(whole, review(frame.lazy(), prices=PRICES, streaming=True, batch_rows=400))
+    assert reasons == ["median"]
+
+
+def test_a_gpu_sampled_slower_later_sets_samples_aside_exactly(monkeypatch):
+    from aiops_lab.gpu import accounting
+
+    # GPU 0: every 2 s, then every 5 s for less long: its median stays 2 s and the 5 s
+    # intervals (past 1.5 x 2 s) are weighed at the end, capped at 4 s
+    frame = _cadence_log([[(3000, 2.0), (800, 5.0)], [(1500, 3.0)]])
+    whole = review(frame, prices=PRICES)
+    reasons = _spy_restarts(monkeypatch)
+    _chunked_only(monkeypatch)
+    streamed = review(frame.lazy(), prices=PRICES, streaming=True, batch_rows=400)
+    _assert_same(whole, streamed)
+    assert reasons == []
+    gpu0 = whole.per_gpu.row(0, named=True)
+    assert gpu0["median_interval_s"] == pytest.approx(2.0, rel=0.03)
+    # too many to keep: the log is read again, counting first
+    monkeypatch.setattr(accounting._Accountant, "ASIDE_LIMIT", 100)
+    _assert_same(whole, review(frame.lazy(), prices=PRICES, streaming=True, batch_rows=400))
+    assert reasons == ["aside"]
+
+
+def test_idle_stretches_with_samples_set_aside_equal_the_whole_gpus(rng):
+    """Pieces of every GPU's rows, some weights known only at the end, give the longest stretches."""
+    from aiops_lab.backend import get_namespace
+    from aiops_lab.gpu.accounting import _IdleStretches
+
+    xp, _ = get_namespace("numpy")
+    sizes = [200, 1, 0, 350]
+    group = np.repeat(np.arange(4), sizes)
+    idle = rng.random(group.size) < 0.7
+    idle[200] = True  # a GPU of one idle row
+    w = rng.uniform(1, 10, group.size)
+    aside = rng.random(group.size) < 0.1
+    expected = K.idle_runs(xp, group, idle, w, 4)
+    # the same rows in five pieces, each holding a stretch of every GPU's rows in order,
+    # set-aside rows with 0 seconds
+    piece_of = np.concatenate([np.sort(rng.integers(0, 5, n)) for n in sizes])
+    stretches = _IdleStretches(4)
+    numbers, seconds = [], []
+    for k in range(5):
+        rows = np.flatnonzero(piece_of == k)
+        got = stretches.add(xp, group[rows], idle[rows], np.where(aside[rows], 0.0, w[rows]), aside[rows])  # fmt: skip
+        numbers.append(got[got >= 0])
+        seconds.append(w[rows][aside[rows]][got >= 0])
+    longest = stretches.longest(np.concatenate(numbers), np.concatenate(seconds))
+    np.testing.assert_allclose(longest, expected, rtol=1e-12)

@@ -610,6 +610,17 @@ class _Accountant:
             self.provisional[new] = self.counter.medians(self.xp)[new]
             self.tau[new] = 1.5e6 * self.provisional[new]
 
+    def provisional_holds(self, median: np.ndarray | None = None) -> bool:
+        """Whether 1.5 times every provisional median is at most twice the ``median``
+        (default: the median of the intervals counted so far)."""
+        assert self.counter is not None
+        taken = ~np.isnan(self.provisional)
+        if not taken.any():
+            return True
+        if median is None:
+            median = self.counter.medians(self.xp)
+        return not bool(np.any(self.tau[taken] / 1e6 > 2.0 * median[taken]))
+
     def _add_held(
         self,
         held: pl.DataFrame,
@@ -697,10 +708,9 @@ class _Accountant:
         assert self.coder is not None
         if self.counter is not None:
             median = self.counter.medians(self.xp)
-            p50, p95 = self.counter.quantiles(self.xp)
-            taken = ~np.isnan(self.provisional)
-            if bool(np.any(self.tau[taken] / 1e6 > 2.0 * median[taken])):
+            if not self.provisional_holds(median):
                 raise _Restart("median")
+            p50, p95 = self.counter.quantiles(self.xp)
             self.stats = {"median": median, "p50": p50, "p95": p95}
         self.add_chunk(None, final=True)
         longest = self.stretches.longest(*self._add_aside(self.stats["median"]))

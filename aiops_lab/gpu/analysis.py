@@ -306,7 +306,7 @@ def _account_chunks(
     assert account.coder is not None
     counter = account.counter
     query = chunk_query(frame, account.coder, counting=counter is not None)
-    read, checked = 0, False
+    read, checked, n_chunks = 0, False, 0
     for chunk in progress_bar(
         _chunks(query, chunk_rows), desc="gpu review", enabled=progress,
         total=-(-total // chunk_rows),
@@ -315,6 +315,12 @@ def _account_chunks(
         if counter is None:
             continue
         read += chunk.height
+        n_chunks += 1
+        # a GPU sampled faster than its first intervals said (its provisional median
+        # too high): known for sure only at the end, but best given up early
+        early = n_chunks in (4, 8) or n_chunks % 16 == 0
+        if early and not account.provisional_holds():
+            raise _Restart("median")
         if counter.over(COUNT_LIMIT):
             raise _Restart("count")
         if not checked and read >= 4 * chunk_rows:  # once, a few chunks in
