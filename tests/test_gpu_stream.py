@@ -498,7 +498,7 @@ def _cadence_log(steps: list[list[tuple[int, float]]], seed: int = 3) -> pl.Data
                     "mem_total_mib": 81_920.0,
                     "user": [f"u{i // 60 % 2}" for i in range(dt.size)],
                 }
-            )  # fmt: skip
+            )
         )
     frame = pl.concat(parts).sort("timestamp")
     return frame.select(
