@@ -13,6 +13,8 @@ import copy
 import functools
 import operator
 import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -265,6 +267,9 @@ class _Accountant:
         self.seen = np.zeros(0, dtype=bool)
         self.carry: pl.DataFrame | None = None
         self.cell_sums: list[pl.DataFrame] = []
+        # the chunks' sums run on a thread of their own (:meth:`_later`)
+        self.pool: ThreadPoolExecutor | None = None
+        self.pending: deque[Future[None]] = deque()
         self.time_dtype: pl.DataType = pl.Datetime("us", "UTC")
 
     # -- batches of whole GPUs -----------------------------------------------------------
@@ -469,6 +474,8 @@ class _Accountant:
         self.coder, self.carry = coder, None
         self.time_dtype = _micro(time_dtype or pl.Datetime("us", "UTC"))
         self.stretches = _IdleStretches(n)
+        self.close()
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="aiops-lab-sums")
         self.aside, self.aside_rows = [], 0
         self.seen = np.zeros(n, dtype=bool)
         if median is None:
@@ -584,8 +591,7 @@ class _Accountant:
             run_of[order] = run_sorted
             w_of = np.empty_like(weight)
             w_of[order] = weight
-        values = {c: chunk[c].to_numpy() for c in _VALUES}
-        util = values["util_pct"]
+        util = chunk["util_pct"].to_numpy()
         idle = util < self.threshold
         idle |= np.isnan(util)  # a sample without a reading counts as idle
         idle_sorted = idle if order is None else np.take(idle, order, mode="clip")
@@ -593,12 +599,10 @@ class _Accountant:
         if aside is not None and aside.any():
             self._set_aside(chunk, rows[aside], group[aside], dt_us[aside], stretch)
         r_starts = np.flatnonzero(change)
-        runs, util_w = self._run_table(
-            chunk, values, run_of, w_of, n_runs, rows[r_starts], group[r_starts], idle=idle
-        )
-        self.runs.append(runs if kept_runs is None else runs.filter(pl.Series(kept_runs)))
-        cell_band = chunk["_cell_band"].to_numpy()
-        self.cell_sums.append(_coded_cell_sums(ids, cell_band, util_w, w_of, drop=drop))
+        self._later(
+            self._sums, chunk, util, idle, run_of, w_of, n_runs, rows[r_starts], group[r_starts],
+            ids, kept_runs, drop,
+        )  # fmt: skip
         if final:  # rows still held back, of GPUs this chunk did not hold
             self.add_chunk(None, final=True)
 
@@ -634,15 +638,68 @@ class _Accountant:
         ``aside`` marks the rows set aside, ``dt`` their intervals (microseconds).
         """
         g = held["_g"].to_numpy()
-        values = {c: held[c].to_numpy() for c in _VALUES}
-        util = values["util_pct"]
-        stretch = self.stretches.add(self.xp, g, ~(util >= self.threshold), weight, aside)
+        util = held["util_pct"].to_numpy()
+        idle = ~(util >= self.threshold)  # a sample without a reading counts as idle
+        stretch = self.stretches.add(self.xp, g, idle, weight, aside)
         if aside is not None and dt is not None and aside.any():
             self._set_aside(held, np.flatnonzero(aside), g[aside], dt[aside], stretch)
         rows = np.arange(held.height)
-        runs, util_w = self._run_table(held, values, rows, weight, held.height, rows, g)
-        self.runs.append(runs)
-        self.cell_sums.append(_coded_cell_sums(g, held["_cell_band"].to_numpy(), util_w, weight))
+        self._later(self._sums, held, util, idle, rows, weight, held.height, rows, g, g, None, None)
+
+    def _sums(
+        self,
+        frame: pl.DataFrame,
+        util: np.ndarray,
+        idle: np.ndarray,
+        run_of: np.ndarray,
+        w_of: np.ndarray,
+        n_runs: int,
+        first_rows: np.ndarray,
+        run_group: np.ndarray,
+        ids: np.ndarray,
+        kept_runs: np.ndarray | None,
+        drop: np.ndarray | None,
+    ) -> None:
+        """A chunk's (or held-back rows') runs and chart cells, rows in ``frame``'s order.
+
+        ``run_of``, ``w_of``, ``idle`` and ``ids`` (GPU numbers) are per row; runs not in
+        ``kept_runs`` and rows in ``drop`` are left out (see :meth:`_run_table`).
+        """
+        values = {c: frame[c].to_numpy() for c in _VALUES if c != "util_pct"}
+        values["util_pct"] = util
+        runs, util_w = self._run_table(
+            frame, values, run_of, w_of, n_runs, first_rows, run_group, idle=idle
+        )
+        self.runs.append(runs if kept_runs is None else runs.filter(pl.Series(kept_runs)))
+        self.cell_sums.append(
+            _coded_cell_sums(ids, frame["_cell_band"].to_numpy(), util_w, w_of, drop=drop)
+        )
+
+    def _later(self, fn: Any, *args: Any) -> None:
+        """Run ``fn(*args)`` on the summing thread, after the work given it before.
+
+        The accounting of the next chunk overlaps its previous chunk's sums (NumPy and
+        polars let go of the interpreter lock); at most two wait, so memory stays
+        bounded. Without a summing thread (:meth:`start_chunks` not called), now.
+        """
+        if self.pool is None:
+            fn(*args)
+            return
+        self.pending.append(self.pool.submit(fn, *args))
+        while len(self.pending) > 2:
+            self.pending.popleft().result()
+
+    def _drain(self) -> None:
+        """Wait for the summing thread's work (raising its errors)."""
+        while self.pending:
+            self.pending.popleft().result()
+
+    def close(self) -> None:
+        """Stop the summing thread, if any (after an error, its pending work is dropped)."""
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
+        self.pending.clear()
 
     def _set_aside(
         self, frame: pl.DataFrame, rows: np.ndarray, g: np.ndarray, dt: np.ndarray, stretch: Any
@@ -713,6 +770,8 @@ class _Accountant:
             p50, p95 = self.counter.quantiles(self.xp)
             self.stats = {"median": median, "p50": p50, "p95": p95}
         self.add_chunk(None, final=True)
+        self._drain()
+        self.close()
         longest = self.stretches.longest(*self._add_aside(self.stats["median"]))
         if self.period:  # microseconds, as the chunks give them
             span = pl.Series([min(p[0] for p in self.period), max(p[1] for p in self.period)])

@@ -273,6 +273,8 @@ def _stream(
         return _by_gpu(frame, by_gpu, account, batch_rows=batch_rows, progress=progress)
     except _Restart as restart:
         reason = restart.reason
+    finally:
+        account.close()
     account = _Accountant(xp, threshold, prices)
     counted: Any = None
     if reason != "count":
@@ -296,6 +298,8 @@ def _stream(
         return account
     except _OutOfOrder:
         pass
+    finally:
+        account.close()
     return _by_gpu(frame, by_gpu, account, batch_rows=batch_rows, progress=progress)
 
 
