@@ -265,6 +265,8 @@ class _Accountant:
         self.aside: list[pl.DataFrame] = []  # samples set aside, weighed at the end
         self.aside_rows = 0
         self.seen = np.zeros(0, dtype=bool)
+        #: called with each chunk's rows once its intervals are counted (single read)
+        self.check: Any = None
         self.carry: pl.DataFrame | None = None
         self.cell_sums: list[pl.DataFrame] = []
         # the chunks' sums run on a thread of their own (:meth:`_later`)
@@ -480,6 +482,7 @@ class _Accountant:
         self.seen = np.zeros(n, dtype=bool)
         if median is None:
             self.counter = StatsCounter(n)
+            self.n_intervals = np.zeros(n, dtype=np.int64)
             self.provisional = np.full(n, np.nan)
             self.tau = np.full(n, -1.0)  # set aside above (µs); -1: every interval
             self.stats = {}
@@ -533,15 +536,24 @@ class _Accountant:
                     raise _OutOfOrder
                 self.carry = self.carry.filter(~pl.Series(ends_here))
         if self.counter is not None:
-            counter = self.counter
-            counter.add_readings(ids, chunk["_whole"].to_numpy(), chunk["util_pct"])
             dt_x, same_x = K._next_intervals(xp, from_numpy(group, xp), from_numpy(t_us, xp))
             dt_us, same_next = to_numpy(dt_x), to_numpy(same_x)
-            if held_dt is not None and not counter.add_intervals(g_held, held_dt):  # type: ignore[arg-type]
-                raise _Restart("count")
-            if not counter.add_intervals(group[same_next], dt_us[same_next]):
-                raise _Restart("count")
-            self._provisional_medians()
+            g_in, dt_in = group[same_next], dt_us[same_next]
+            self.n_intervals += np.bincount(g_in, minlength=n_groups)
+            if g_held is not None:
+                self.n_intervals[g_held] += 1
+            count = (
+                self._count, ids, chunk["_whole"].to_numpy(), chunk["util_pct"], g_held, held_dt,
+                g_in, dt_in, chunk.height,
+            )  # fmt: skip
+            new = np.isnan(self.provisional) & (self.n_intervals >= self.PROVISIONAL_INTERVALS)
+            if new.any():  # their provisional medians, from every interval so far
+                self._drain()
+                count[0](*count[1:])
+                self.provisional[new] = self.counter.medians(self.xp)[new]
+                self.tau[new] = 1.5e6 * self.provisional[new]
+            else:
+                self._later(*count)
             if held is not None:
                 aside_held = held_dt > self.tau[g_held]  # type: ignore[operator, index]
                 self._add_held(
@@ -606,13 +618,31 @@ class _Accountant:
         if final:  # rows still held back, of GPUs this chunk did not hold
             self.add_chunk(None, final=True)
 
-    def _provisional_medians(self) -> None:
-        """Take the provisional median of GPUs that now show enough intervals."""
+    def _count(
+        self,
+        ids: np.ndarray,
+        whole: np.ndarray,
+        util: pl.Series,
+        g_held: np.ndarray | None,
+        held_dt: np.ndarray | None,
+        group: np.ndarray,
+        dt: np.ndarray,
+        rows: int,
+    ) -> None:
+        """Count a chunk's readings and intervals (those into it first), then :attr:`check`."""
         assert self.counter is not None
-        new = np.isnan(self.provisional) & (self.counter.n_intervals >= self.PROVISIONAL_INTERVALS)
-        if new.any():
-            self.provisional[new] = self.counter.medians(self.xp)[new]
-            self.tau[new] = 1.5e6 * self.provisional[new]
+        counter = self.counter
+        counter.add_readings(ids, whole, util)
+        if (
+            g_held is not None
+            and held_dt is not None
+            and not counter.add_intervals(g_held, held_dt)
+        ):
+            raise _Restart("count")
+        if not counter.add_intervals(group, dt):
+            raise _Restart("count")
+        if self.check is not None:
+            self.check(rows)
 
     def provisional_holds(self, median: np.ndarray | None = None) -> bool:
         """Whether 1.5 times every provisional median is at most twice the ``median``
@@ -763,6 +793,7 @@ class _Accountant:
         (:class:`_Restart` when a provisional median was too far above its final one).
         """
         assert self.coder is not None
+        self._drain()  # every chunk counted and summed
         if self.counter is not None:
             median = self.counter.medians(self.xp)
             if not self.provisional_holds(median):

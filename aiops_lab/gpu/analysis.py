@@ -309,31 +309,41 @@ def _account_chunks(
     """Read ``frame`` in chunks into ``account`` (see :meth:`_Accountant.start_chunks`)."""
     assert account.coder is not None
     counter = account.counter
+    if counter is not None:
+        account.check = _single_read_checks(account, counter, chunk_rows, total)
     query = chunk_query(frame, account.coder, counting=counter is not None)
-    read, checked, n_chunks = 0, False, 0
     for chunk in progress_bar(
         _chunks(query, chunk_rows), desc="gpu review", enabled=progress,
         total=-(-total // chunk_rows),
     ):  # fmt: skip
         account.add_chunk(chunk, final=False)
-        if counter is None:
-            continue
-        read += chunk.height
-        n_chunks += 1
+    account.finish_chunks()
+
+
+def _single_read_checks(
+    account: _Accountant, counter: StatsCounter, chunk_rows: int, total: int
+) -> Any:
+    """What a single read checks once each chunk is counted: :class:`_Restart` early."""
+    state = {"chunks": 0, "rows": 0, "checked": False}
+
+    def check(rows: int) -> None:
+        state["chunks"] += 1
+        state["rows"] += rows
+        n = state["chunks"]
         # a GPU sampled faster than its first intervals said (its provisional median
         # too high): known for sure only at the end, but best given up early
-        early = n_chunks in (4, 8) or n_chunks % 16 == 0
-        if early and not account.provisional_holds():
+        if (n in (4, 8) or n % 16 == 0) and not account.provisional_holds():
             raise _Restart("median")
         if counter.over(COUNT_LIMIT):
             raise _Restart("count")
-        if not checked and read >= 4 * chunk_rows:  # once, a few chunks in
-            checked = True
+        if not state["checked"] and state["rows"] >= 4 * chunk_rows:  # once, a few chunks in
+            state["checked"] = True
             # still most intervals new (times to the microsecond with jitter), in a log
             # with room for twice the limit: give up now rather than at the limit
             if counter.mostly_new() and total > 2 * COUNT_LIMIT:
                 raise _Restart("count")
-    account.finish_chunks()
+
+    return check
 
 
 def _by_gpu(
