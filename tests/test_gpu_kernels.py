@@ -77,6 +77,22 @@ def test_idle_run_parts_by_hand(xp):
     assert list(full) == [False, True, False, True]  # a GPU without rows changes nothing
 
 
+def test_idle_stretches_by_hand(xp):
+    # GPU 0: idle idle busy idle | GPU 1: idle | GPU 2: busy busy
+    group = np.array([0, 0, 0, 0, 1, 2, 2])
+    idle = np.array([1, 1, 0, 1, 1, 0, 0], dtype=bool)
+    w = np.array([10, 20, 30, 40, 5, 1, 2], dtype=np.float64)
+    first, last, seconds = (
+        to_numpy(a)
+        for a in K.idle_stretches(xp, xp.asarray(group), xp.asarray(idle), xp.asarray(w))
+    )
+    assert list(first) == [0, 3, 4]  # GPU 1's stretch does not join GPU 0's
+    assert list(last) == [1, 3, 4]
+    assert list(seconds) == [30, 40, 5]
+    none = K.idle_stretches(xp, xp.asarray(group[5:]), xp.asarray(idle[5:]), xp.asarray(w[5:]))
+    assert [int(a.shape[0]) for a in none] == [0, 0, 0]
+
+
 def test_idle_run_parts_combine_across_a_split(xp, rng):
     """Cutting every GPU's rows in two and combining the parts gives the whole's longest run."""
     sizes = [40, 25, 60]
