@@ -246,8 +246,9 @@ class _Accountant:
     review is an aggregation of the runs of all pieces, so summing them is exact.
 
     Pieces are either batches of whole GPUs (:meth:`add`), or, for a long log read in
-    order, chunks of consecutive samples (:meth:`add_chunk`) once every GPU's median
-    interval and utilization quantiles are known from a first pass (:meth:`start_chunks`).
+    order, chunks of consecutive samples (:meth:`add_chunk`), counting every GPU's
+    intervals and readings as they come or with its median interval and quantiles known
+    from a first pass (:meth:`start_chunks`).
     """
 
     def __init__(self, xp: Any, idle_threshold: float, prices: pl.DataFrame) -> None:

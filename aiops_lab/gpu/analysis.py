@@ -143,17 +143,20 @@ def review(
         Review the telemetry in pieces, so that memory is bounded by ``batch_rows``
         rather than by the log. ``None`` (default) streams a lazy or Parquet input
         holding more than ``batch_rows`` samples; a DataFrame is reviewed in memory
-        unless ``True`` (then in batches of whole GPUs). A lazy input is read twice,
-        in chunks in the order it is read: first three columns, to count every GPU's
-        sampling intervals and utilization readings by value (its median interval and
-        p50 / p95, exactly), then whole, each GPU's last sample held back until the
-        next chunk. Should a chunk go back in time for some GPU (files read out of time
-        order), the log is accounted in batches of whole GPUs instead, each read from
-        the input; should the intervals take more than :data:`COUNT_LIMIT` distinct
-        values (times to the microsecond with jitter), the statistics come from such
-        batches. Every way gives the in-memory result (up to floating-point summation
-        order); only :attr:`GpuReview.samples` is condensed to 10-minute cells when
-        streaming.
+        unless ``True`` (then in batches of whole GPUs). A lazy input is read once, in
+        chunks in the order it is read, each GPU's last sample held back until the next
+        chunk: every GPU's sampling intervals and utilization readings are counted by
+        value as they come (its median interval and p50 / p95, exactly), and the few
+        samples whose interval exceeds 1.5 times a provisional median (taken from the
+        GPU's first intervals) are weighed at the end, once the median is known. A GPU
+        whose sampling gets much faster or slower along the log makes that guess fail:
+        the log is then read twice, three columns first to count, then whole. Should a
+        chunk go back in time for some GPU (files read out of time order), the log is
+        accounted in batches of whole GPUs instead, each read from the input; should the
+        intervals take more than :data:`COUNT_LIMIT` distinct values (times to the
+        microsecond with jitter), the statistics come from such batches. Every way gives
+        the in-memory result (up to floating-point summation order); only
+        :attr:`GpuReview.samples` is condensed to 10-minute cells when streaming.
     batch_rows : int
         About how many samples one piece holds: chunks hold a quarter of it, batches of
         whole GPUs all of it (three times as many for three columns). The default, 4M,
