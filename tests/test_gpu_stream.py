@@ -576,3 +576,15 @@ def test_idle_stretches_with_samples_set_aside_equal_the_whole_gpus(rng):
         seconds.append(w[rows][aside[rows]][got >= 0])
     longest = stretches.longest(np.concatenate(numbers), np.concatenate(seconds))
     np.testing.assert_allclose(longest, expected, rtol=1e-12)
+
+
+def test_a_gpu_that_starts_late_takes_its_provisional_median_then(monkeypatch):
+    frame = _cadence_log([[(2000, 2.0)], [(1500, 3.0)], [(40, 30.0)]])
+    later = frame["timestamp"].sort()[frame.height // 2]
+    # GPU 1 starts halfway; GPU 2 has too few intervals ever to take one (all set aside)
+    frame = frame.filter((pl.col("gpu") != 1) | (pl.col("timestamp") >= later))
+    whole = review(frame, prices=PRICES)
+    reasons = _spy_restarts(monkeypatch)
+    _chunked_only(monkeypatch)
+    _assert_same(whole, review(frame.lazy(), prices=PRICES, streaming=True, batch_rows=400))
+    assert reasons == []
