@@ -264,7 +264,7 @@ def test_gpu_keys_with_nulls_and_the_join_fallback(monkeypatch):
 
 
 def test_chart_cells_counted_densely_equal_the_hashed_group_by():
-    from aiops_lab.gpu.accounting import _cell_sums
+    from aiops_lab.gpu.cells import _cell_sums
 
     rng = np.random.default_rng(4)
     n = 5_000
@@ -554,7 +554,7 @@ def test_a_gpu_sampled_slower_later_sets_samples_aside_exactly(monkeypatch):
 def test_idle_stretches_with_samples_set_aside_equal_the_whole_gpus(rng):
     """Pieces of every GPU's rows, some weights known only at the end, give the longest stretches."""
     from aiops_lab.backend import get_namespace
-    from aiops_lab.gpu.accounting import _IdleStretches
+    from aiops_lab.gpu.stretches import _IdleStretches
 
     xp, _ = get_namespace("numpy")
     sizes = [200, 1, 0, 350]

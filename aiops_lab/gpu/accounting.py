@@ -23,12 +23,12 @@ import polars as pl
 from aiops_lab.backend import from_numpy, to_numpy
 from aiops_lab.errors import EmptyInputError, InputError
 from aiops_lab.gpu import kernels as K
+from aiops_lab.gpu.cells import _CELL_US, _GPU_KEY, _cells, _cells_frame, _coded_cell_sums
 from aiops_lab.gpu.counting import StatsCounter, whole_percent
 from aiops_lab.gpu.result import GpuReview
 from aiops_lab.gpu.rollups import NO_JOB, _jobs, _per_gpu, _price_of, _rollup
+from aiops_lab.gpu.stretches import _IdleStretches
 
-#: a GPU's key columns, in sort order
-_GPU_KEY = ("host", "gpu", "mig_instance")
 _LABELS = ("model", "user", "job_id", "pod", "namespace")
 #: the numeric columns the accounting reads
 _VALUES = ("util_pct", "sm_active", "mem_used_mib", "mem_total_mib", "power_w")
@@ -36,8 +36,6 @@ _VALUES = ("util_pct", "sm_active", "mem_used_mib", "mem_total_mib", "power_w")
 _SEED = 0x5EED_0F_6B0
 #: the key code of a row's GPU, computed in the query where it can be
 _KEY = "_gpu_key"
-#: the streaming path keeps the samples for the charts as 10-minute cells
-_CELL_US = 600 * 1_000_000
 
 
 class _OutOfOrder(Exception):
@@ -857,100 +855,6 @@ class _Accountant:
         )  # fmt: skip
 
 
-class _IdleStretches:
-    """Every GPU's stretches of consecutive idle samples, over pieces of its rows in order.
-
-    A stretch whose samples all have their seconds is *clean*: only each GPU's longest
-    is kept. One holding a sample set aside (seconds known only at the end) is *dirty*:
-    it keeps a number and its seconds so far, and :meth:`longest` adds the set-aside
-    samples' seconds by that number. A GPU's stretch open at the end of one piece
-    continues into its next piece that starts idle.
-    """
-
-    def __init__(self, n_groups: int) -> None:
-        self.best = np.zeros(n_groups)
-        self.open = np.zeros(n_groups, dtype=bool)  # the GPU's last row so far is idle
-        self.open_s = np.zeros(n_groups)
-        self.open_id = np.zeros(n_groups, dtype=np.int64)
-        self.open_dirty = np.zeros(n_groups, dtype=bool)
-        self.next_id = 0
-        self.dirty: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # number, GPU, seconds
-
-    def add(
-        self, xp: Any, group: np.ndarray, idle: np.ndarray, weight: np.ndarray, aside: Any = None
-    ) -> np.ndarray | None:
-        """Add the next piece (rows sorted by GPU, each GPU's in time order).
-
-        Returns the stretch number of every row ``aside`` marks (-1 where busy).
-        """
-        n_groups = self.best.shape[0]
-        first, last, seconds = (
-            to_numpy(a)
-            for a in K.idle_stretches(
-                xp, from_numpy(group, xp), from_numpy(idle, xp), from_numpy(weight, xp)
-            )
-        )
-        counts = np.bincount(group, minlength=n_groups)
-        ends = np.cumsum(counts)
-        present = counts > 0
-        g = group[first]
-        goes_on = (first == ends[g] - counts[g]) & self.open[g]
-        closing = present & self.open  # open stretches this piece does not continue
-        closing[g[goes_on]] = False
-        self._close(np.flatnonzero(closing))
-        ids = np.arange(self.next_id, self.next_id + first.shape[0], dtype=np.int64)
-        self.next_id += first.shape[0]
-        dirty = np.zeros(first.shape[0], dtype=bool)
-        if goes_on.any():
-            g_on = g[goes_on]
-            ids[goes_on] = self.open_id[g_on]
-            seconds[goes_on] += self.open_s[g_on]
-            dirty[goes_on] = self.open_dirty[g_on]
-        numbers = None
-        if aside is not None:
-            rows = np.flatnonzero(aside)
-            of = np.searchsorted(first, rows, side="right") - 1
-            inside = idle[rows]
-            dirty[of[inside]] = True
-            numbers = np.full(rows.shape[0], -1, dtype=np.int64)
-            numbers[inside] = ids[of[inside]]
-        ends_open = last == ends[g] - 1
-        self.open[present] = False
-        shut = ~ends_open
-        self._keep(ids[shut], g[shut], seconds[shut], dirty[shut])
-        g_open = g[ends_open]
-        self.open[g_open] = True
-        self.open_s[g_open] = seconds[ends_open]
-        self.open_id[g_open] = ids[ends_open]
-        self.open_dirty[g_open] = dirty[ends_open]
-        return numbers
-
-    def _keep(self, ids: np.ndarray, g: np.ndarray, seconds: np.ndarray, dirty: np.ndarray) -> None:
-        clean = ~dirty
-        np.maximum.at(self.best, g[clean], seconds[clean])
-        if dirty.any():
-            self.dirty.append((ids[dirty], g[dirty], seconds[dirty]))
-
-    def _close(self, g: np.ndarray) -> None:
-        if g.size:
-            self._keep(self.open_id[g], g, self.open_s[g], self.open_dirty[g])
-            self.open[g] = False
-
-    def longest(self, numbers: np.ndarray, seconds: np.ndarray) -> np.ndarray:
-        """Each GPU's longest idle stretch, with set-aside ``seconds`` added by stretch ``numbers``."""
-        self._close(np.flatnonzero(self.open))
-        best = self.best.copy()
-        if self.dirty:
-            ids, g, base = (np.concatenate(parts) for parts in zip(*self.dirty, strict=True))
-            order = np.argsort(ids)
-            ids, g, base = ids[order], g[order], base[order]
-            extra = np.bincount(
-                np.searchsorted(ids, numbers), weights=seconds, minlength=ids.shape[0]
-            )
-            np.maximum.at(best, g, base + extra)
-        return best
-
-
 def _micro(dtype: Any) -> pl.DataType:
     """``dtype``'s time zone on microseconds (the unit of the chunks' times)."""
     return pl.Datetime("us", getattr(dtype, "time_zone", None))
@@ -972,111 +876,6 @@ def _zero_nan(values: np.ndarray) -> np.ndarray:
     if missing.any():
         values[missing] = 0.0
     return values
-
-
-def _cell_sums(
-    group: np.ndarray,
-    t_us: np.ndarray,
-    util: np.ndarray,
-    weight: np.ndarray,
-    *,
-    drop: np.ndarray | None = None,
-) -> pl.DataFrame:
-    """Samples summed per (GPU number, 10-minute cell, 10 % utilization band).
-
-    Rows may come in any order; rows where ``drop`` is True are left out.
-    """
-    has = ~np.isnan(util)
-    band = np.clip(np.floor(np.where(has, util, 0.0) / 10.0), 0.0, 9.0).astype(np.int64)
-    num = np.where(has, util * weight, 0.0)
-    return _coded_cell_sums(group, t_us // _CELL_US * 10 + band, num, weight, drop=drop)
-
-
-def _coded_cell_sums(
-    group: np.ndarray,
-    cell_band: np.ndarray,
-    num: np.ndarray,
-    weight: np.ndarray,
-    *,
-    drop: np.ndarray | None = None,
-) -> pl.DataFrame:
-    """:func:`_cell_sums` from each row's ``cell * 10 + band`` and ``util * weight`` (0: none)."""
-    if drop is not None and drop.all():
-        return pl.DataFrame(
-            schema={"_gi": pl.Int64, "_cell": pl.Int64, "_band": pl.Float64, "_num": pl.Float64, "_w": pl.Float64}
-        )  # fmt: skip
-    first, last = int(cell_band.min()) // 10, int(cell_band.max()) // 10
-    n_gpus, n_cells = int(group.max()) + 1, last - first + 1
-    if n_gpus * n_cells * 10 <= 1 << 24:  # a dense table of cells: counted, not hashed
-        size = n_gpus * n_cells * 10
-        key = group * (n_cells * 10) + (cell_band - first * 10)
-        if drop is not None:
-            key[drop] = size  # one more slot, left out
-        w_sum = np.bincount(key, weights=weight, minlength=size + 1)[:size]
-        used = np.flatnonzero(np.bincount(key, minlength=size + 1)[:size])
-        band_of, rest = used % 10, used // 10
-        return pl.DataFrame(
-            {
-                "_gi": rest // n_cells,
-                "_cell": (rest % n_cells + first) * _CELL_US,
-                "_band": band_of * 10.0,
-                "_num": np.bincount(key, weights=num, minlength=size + 1)[used],
-                "_w": w_sum[used],
-            }
-        )
-    frame = pl.DataFrame(
-        {
-            "_gi": group,
-            "_cell": cell_band // 10 * _CELL_US,
-            "_band": (cell_band % 10) * 10.0,
-            "_num": num,
-            "_w": weight,
-        }
-    )
-    if drop is not None:
-        frame = frame.filter(~pl.Series(drop))
-    return frame.group_by("_gi", "_cell", "_band").agg(pl.col("_num").sum(), pl.col("_w").sum())
-
-
-def _cells_frame(keys: pl.DataFrame, sums: pl.DataFrame) -> pl.DataFrame:
-    """Cell sums (of one or more pieces) as the chart samples of the GPUs in ``keys``.
-
-    ``util_pct`` is the cell's weighted utilization (readings only), ``_w`` its
-    seconds: the heat map and the distribution come out as from every sample.
-    """
-    cells = (
-        sums.group_by("_gi", "_cell", "_band")
-        .agg(pl.col("_num").sum(), pl.col("_w").sum())
-        .sort("_gi", "_cell", "_band")
-    )
-    ident = keys.with_row_index("_gi").with_columns(pl.col("_gi").cast(pl.Int64))
-    return (
-        cells.with_columns(pl.col("_gi").cast(pl.Int64))
-        .join(ident, on="_gi", how="left")
-        .select(
-            pl.col("_cell").cast(pl.Datetime("us", "UTC")).alias("timestamp"),
-            *_GPU_KEY,
-            # a weighted mean of readings in one band lies in it: keep rounding from moving it
-            pl.when(pl.col("_w") > 0)
-            .then(
-                (pl.col("_num") / pl.col("_w")).clip(
-                    pl.col("_band"),
-                    pl.when(pl.col("_band") < 90.0)
-                    .then(pl.col("_band") + 10.0 - 1e-9)
-                    .otherwise(100.0),
-                )
-            )
-            .alias("util_pct"),
-            "_w",
-        )
-    )
-
-
-def _cells(
-    keys: pl.DataFrame, group: np.ndarray, t_us: np.ndarray, util: np.ndarray, weight: np.ndarray
-) -> pl.DataFrame:
-    """Samples condensed to (GPU, 10-minute cell, 10 % utilization band) for the charts."""
-    return _cells_frame(keys, _cell_sums(group, t_us, util, weight))
 
 
 def _samples(

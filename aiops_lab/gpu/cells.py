@@ -1,0 +1,120 @@
+"""Chart cells: samples summed per (GPU, 10-minute cell, 10 % utilization band).
+
+The streamed review keeps these instead of every sample: the heat map and the
+utilization distribution come out as from every sample.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+#: a GPU's key columns, in sort order
+_GPU_KEY = ("host", "gpu", "mig_instance")
+#: the streaming path keeps the samples for the charts as 10-minute cells
+_CELL_US = 600 * 1_000_000
+
+
+def _cell_sums(
+    group: np.ndarray,
+    t_us: np.ndarray,
+    util: np.ndarray,
+    weight: np.ndarray,
+    *,
+    drop: np.ndarray | None = None,
+) -> pl.DataFrame:
+    """Samples summed per (GPU number, 10-minute cell, 10 % utilization band).
+
+    Rows may come in any order; rows where ``drop`` is True are left out.
+    """
+    has = ~np.isnan(util)
+    band = np.clip(np.floor(np.where(has, util, 0.0) / 10.0), 0.0, 9.0).astype(np.int64)
+    num = np.where(has, util * weight, 0.0)
+    return _coded_cell_sums(group, t_us // _CELL_US * 10 + band, num, weight, drop=drop)
+
+
+def _coded_cell_sums(
+    group: np.ndarray,
+    cell_band: np.ndarray,
+    num: np.ndarray,
+    weight: np.ndarray,
+    *,
+    drop: np.ndarray | None = None,
+) -> pl.DataFrame:
+    """:func:`_cell_sums` from each row's ``cell * 10 + band`` and ``util * weight`` (0: none)."""
+    if drop is not None and drop.all():
+        return pl.DataFrame(
+            schema={"_gi": pl.Int64, "_cell": pl.Int64, "_band": pl.Float64, "_num": pl.Float64, "_w": pl.Float64}
+        )  # fmt: skip
+    first, last = int(cell_band.min()) // 10, int(cell_band.max()) // 10
+    n_gpus, n_cells = int(group.max()) + 1, last - first + 1
+    if n_gpus * n_cells * 10 <= 1 << 24:  # a dense table of cells: counted, not hashed
+        size = n_gpus * n_cells * 10
+        key = group * (n_cells * 10) + (cell_band - first * 10)
+        if drop is not None:
+            key[drop] = size  # one more slot, left out
+        w_sum = np.bincount(key, weights=weight, minlength=size + 1)[:size]
+        used = np.flatnonzero(np.bincount(key, minlength=size + 1)[:size])
+        band_of, rest = used % 10, used // 10
+        return pl.DataFrame(
+            {
+                "_gi": rest // n_cells,
+                "_cell": (rest % n_cells + first) * _CELL_US,
+                "_band": band_of * 10.0,
+                "_num": np.bincount(key, weights=num, minlength=size + 1)[used],
+                "_w": w_sum[used],
+            }
+        )
+    frame = pl.DataFrame(
+        {
+            "_gi": group,
+            "_cell": cell_band // 10 * _CELL_US,
+            "_band": (cell_band % 10) * 10.0,
+            "_num": num,
+            "_w": weight,
+        }
+    )
+    if drop is not None:
+        frame = frame.filter(~pl.Series(drop))
+    return frame.group_by("_gi", "_cell", "_band").agg(pl.col("_num").sum(), pl.col("_w").sum())
+
+
+def _cells_frame(keys: pl.DataFrame, sums: pl.DataFrame) -> pl.DataFrame:
+    """Cell sums (of one or more pieces) as the chart samples of the GPUs in ``keys``.
+
+    ``util_pct`` is the cell's weighted utilization (readings only), ``_w`` its
+    seconds: the heat map and the distribution come out as from every sample.
+    """
+    cells = (
+        sums.group_by("_gi", "_cell", "_band")
+        .agg(pl.col("_num").sum(), pl.col("_w").sum())
+        .sort("_gi", "_cell", "_band")
+    )
+    ident = keys.with_row_index("_gi").with_columns(pl.col("_gi").cast(pl.Int64))
+    return (
+        cells.with_columns(pl.col("_gi").cast(pl.Int64))
+        .join(ident, on="_gi", how="left")
+        .select(
+            pl.col("_cell").cast(pl.Datetime("us", "UTC")).alias("timestamp"),
+            *_GPU_KEY,
+            # a weighted mean of readings in one band lies in it: keep rounding from moving it
+            pl.when(pl.col("_w") > 0)
+            .then(
+                (pl.col("_num") / pl.col("_w")).clip(
+                    pl.col("_band"),
+                    pl.when(pl.col("_band") < 90.0)
+                    .then(pl.col("_band") + 10.0 - 1e-9)
+                    .otherwise(100.0),
+                )
+            )
+            .alias("util_pct"),
+            "_w",
+        )
+    )
+
+
+def _cells(
+    keys: pl.DataFrame, group: np.ndarray, t_us: np.ndarray, util: np.ndarray, weight: np.ndarray
+) -> pl.DataFrame:
+    """Samples condensed to (GPU, 10-minute cell, 10 % utilization band) for the charts."""
+    return _cells_frame(keys, _cell_sums(group, t_us, util, weight))
