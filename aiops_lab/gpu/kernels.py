@@ -215,9 +215,9 @@ def idle_stretches(xp: Any, group: Any, idle: Any, weight: Any) -> tuple[Any, An
     last = xp.astype(xp.nonzero(closes)[0], xp.int64)
     if first.shape[0] == 0:
         return first, last, xp.zeros((0,), dtype=xp.float64)
-    idle_w = xp.where(idle, weight, xp.zeros_like(weight))
-    cum = xp.cumulative_sum(idle_w)
-    durations = xp.take(cum, last) - xp.take(cum, first) + xp.take(idle_w, first)
+    # every row of a stretch is idle: its seconds are a difference of the running sum
+    cum = xp.cumulative_sum(weight)
+    durations = xp.take(cum, last) - xp.take(cum, first) + xp.take(weight, first)
     return first, last, durations
 
 
