@@ -295,6 +295,34 @@ def test_chart_cells_counted_densely_equal_the_hashed_group_by():
     assert hashed.height in (dense.height, dense.height + 1)
 
 
+def test_cell_sums_of_pieces_merge_densely_as_by_a_group_by(monkeypatch):
+    from aiops_lab.gpu import cells
+
+    rng = np.random.default_rng(8)
+    n = 4_000  # pieces overlapping in cells, in no order
+    sums = pl.DataFrame(
+        {
+            "_gi": rng.integers(0, 5, n),
+            "_cell": rng.integers(100, 400, n) * cells._CELL_US,
+            "_band": rng.integers(0, 10, n) * 10.0,
+            "_num": rng.uniform(0, 5000, n),
+            "_w": rng.uniform(0, 60, n),
+        }
+    )
+    want = (
+        sums.group_by("_gi", "_cell", "_band")
+        .agg(pl.col("_num").sum(), pl.col("_w").sum())
+        .sort("_gi", "_cell", "_band")
+    )
+    dense = cells._merged(sums)
+    for col in ("_gi", "_cell", "_band"):
+        assert dense[col].to_list() == want[col].to_list()
+    for col in ("_num", "_w"):
+        np.testing.assert_allclose(dense[col], want[col], rtol=1e-12)
+    monkeypatch.setattr(cells, "_MERGE_SLOTS", 100)  # too many slots: the group-by
+    assert cells._merged(sums).equals(want)
+
+
 def test_a_parquet_path_with_slurm_jobs_attributes_users_as_in_memory(tmp_path):
     from aiops_lab.gpu import read_sacct
     from tests.test_gpu_review import _telemetry

@@ -79,17 +79,51 @@ def _coded_cell_sums(
     return frame.group_by("_gi", "_cell", "_band").agg(pl.col("_num").sum(), pl.col("_w").sum())
 
 
+#: most slots of the dense table that merges cell sums (else a hashed group-by)
+_MERGE_SLOTS = 1 << 25
+
+
+def _merged(sums: pl.DataFrame) -> pl.DataFrame:
+    """Cell sums of several pieces added up per (GPU, cell, band), in that order.
+
+    A dense table over the GPUs, the cells from the first to the last and the ten bands
+    when it fits :data:`_MERGE_SLOTS` (counted, no hashing or sorting), else a group-by.
+    """
+    if sums.height == 0:
+        return sums
+    gi = sums["_gi"].to_numpy()
+    cell = sums["_cell"].to_numpy() // _CELL_US
+    first = int(cell.min())
+    n_cells, n_gpus = int(cell.max()) - first + 1, int(gi.max()) + 1
+    size = n_gpus * n_cells * 10
+    if size > _MERGE_SLOTS:
+        return (
+            sums.group_by("_gi", "_cell", "_band")
+            .agg(pl.col("_num").sum(), pl.col("_w").sum())
+            .sort("_gi", "_cell", "_band")
+        )
+    band = np.rint(sums["_band"].to_numpy() / 10.0).astype(np.int64)
+    key = (gi * n_cells + (cell - first)) * 10 + band
+    used = np.flatnonzero(np.bincount(key, minlength=size))
+    band_of, rest = used % 10, used // 10
+    return pl.DataFrame(
+        {
+            "_gi": rest // n_cells,
+            "_cell": (rest % n_cells + first) * _CELL_US,
+            "_band": band_of * 10.0,
+            "_num": np.bincount(key, weights=sums["_num"].to_numpy(), minlength=size)[used],
+            "_w": np.bincount(key, weights=sums["_w"].to_numpy(), minlength=size)[used],
+        }
+    )
+
+
 def _cells_frame(keys: pl.DataFrame, sums: pl.DataFrame) -> pl.DataFrame:
     """Cell sums (of one or more pieces) as the chart samples of the GPUs in ``keys``.
 
     ``util_pct`` is the cell's weighted utilization (readings only), ``_w`` its
     seconds: the heat map and the distribution come out as from every sample.
     """
-    cells = (
-        sums.group_by("_gi", "_cell", "_band")
-        .agg(pl.col("_num").sum(), pl.col("_w").sum())
-        .sort("_gi", "_cell", "_band")
-    )
+    cells = _merged(sums)
     ident = keys.with_row_index("_gi").with_columns(pl.col("_gi").cast(pl.Int64))
     return (
         cells.with_columns(pl.col("_gi").cast(pl.Int64))
