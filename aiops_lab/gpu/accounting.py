@@ -508,8 +508,7 @@ class _Accountant:
                 self.carry = None
                 self._add_held(held, self.stats["median"][held["_g"].to_numpy()])
             return
-        counting = self.counter is not None
-        assert not (final and counting), "a single read ends with finish_chunks"
+        assert not (final and self.counter is not None), "a single read ends with finish_chunks"
         t_all = chunk["_t"].to_numpy()
         self.period.append((int(t_all.min()), int(t_all.max())))
         ids = self.coder.ids(chunk)
@@ -559,8 +558,9 @@ class _Accountant:
                     held, np.where(aside_held, 0.0, held_dt / 1e6),  # type: ignore[operator]
                     aside=aside_held, dt=held_dt,
                 )  # fmt: skip
-            # a GPU's last row here has no interval yet (0): held back below
+            # a GPU's last row here has no interval yet: held back below
             aside = dt_us > np.take(self.tau, group, mode="clip")
+            aside &= same_next
             weight = np.where(aside, 0.0, dt_us / 1e6)
         else:
             if held is not None:
