@@ -77,6 +77,14 @@ def test_idle_run_parts_by_hand(xp):
     assert list(full) == [False, True, False, True]  # a GPU without rows changes nothing
 
 
+def test_next_intervals_by_hand(xp):
+    group = np.array([0, 0, 0, 1, 2, 2])
+    t_us = np.array([0, 10, 25, 7, 3, 4], dtype=np.int64)
+    dt, same_next = (to_numpy(a) for a in K.next_intervals(xp, xp.asarray(group), xp.asarray(t_us)))
+    assert list(dt) == [10, 15, 0, 0, 1, 0]  # a GPU's last sample has none yet
+    assert list(same_next) == [True, True, False, False, True, False]
+
+
 def test_idle_stretches_by_hand(xp):
     # GPU 0: idle idle busy idle | GPU 1: idle | GPU 2: busy busy
     group = np.array([0, 0, 0, 0, 1, 2, 2])

@@ -534,7 +534,7 @@ class _Accountant:
                     raise _OutOfOrder
                 self.carry = self.carry.filter(~pl.Series(ends_here))
         if self.counter is not None:
-            dt_x, same_x = K._next_intervals(xp, from_numpy(group, xp), from_numpy(t_us, xp))
+            dt_x, same_x = K.next_intervals(xp, from_numpy(group, xp), from_numpy(t_us, xp))
             dt_us, same_next = to_numpy(dt_x), to_numpy(same_x)
             g_in, dt_in = group[same_next], dt_us[same_next]
             self.n_intervals += np.bincount(g_in, minlength=n_groups)

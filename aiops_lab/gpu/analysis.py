@@ -327,24 +327,17 @@ def _single_read_checks(
     account: _Accountant, counter: StatsCounter, chunk_rows: int, total: int
 ) -> Any:
     """What a single read checks once each chunk is counted: :class:`_Restart` early."""
-    state = {"chunks": 0, "rows": 0, "checked": False}
+    chunks = 0
 
     def check(rows: int) -> None:
-        state["chunks"] += 1
-        state["rows"] += rows
-        n = state["chunks"]
+        nonlocal chunks
+        chunks += 1
         # a GPU sampled faster than its first intervals said (its provisional median
         # too high): known for sure only at the end, but best given up early
-        if (n in (4, 8) or n % 16 == 0) and not account.provisional_holds():
+        if (chunks in (4, 8) or chunks % 16 == 0) and not account.provisional_holds():
             raise _Restart("median")
-        if counter.over(COUNT_LIMIT):
+        if counter.too_many(rows, COUNT_LIMIT, after=4 * chunk_rows, total=total):
             raise _Restart("count")
-        if not state["checked"] and state["rows"] >= 4 * chunk_rows:  # once, a few chunks in
-            state["checked"] = True
-            # still most intervals new (times to the microsecond with jitter), in a log
-            # with room for twice the limit: give up now rather than at the limit
-            if counter.mostly_new() and total > 2 * COUNT_LIMIT:
-                raise _Restart("count")
 
     return check
 
@@ -418,7 +411,6 @@ def _counted_stats(
     no_time = np.iinfo(np.int64).min
     last_t = np.full(n, no_time, dtype=np.int64)
     seen = np.zeros(n, dtype=bool)
-    read, checked = 0, False
     counter = StatsCounter(n)
     for chunk in progress_bar(
         _chunks(query, chunk_rows), desc="gpu review (statistics)", enabled=progress,
@@ -446,15 +438,8 @@ def _counted_stats(
             dt, group = dt[valid], group[valid]
         if not counter.add_intervals(group, dt):  # intervals over 12.7 days
             return None, seen
-        read += chunk.height
-        if counter.over(COUNT_LIMIT):
+        if counter.too_many(chunk.height, COUNT_LIMIT, after=4 * chunk_rows, total=total):
             return None, seen
-        if not checked and read >= 4 * chunk_rows:  # once, a few chunks in
-            checked = True
-            # still most intervals new (times to the microsecond with jitter), in a log
-            # with room for twice the limit: give up now rather than at the limit
-            if counter.mostly_new() and total > 2 * COUNT_LIMIT:
-                return None, seen
     return (counter.medians(xp), *counter.quantiles(xp)), seen
 
 

@@ -42,6 +42,7 @@ class StatsCounter:
         self.readings = _PairCounts("_g", "_u")  # readings other than whole percents
         self.util_dense = np.zeros(n * 101, dtype=np.int64)  # whole percents, densely
         self.n_intervals = np.zeros(n, dtype=np.int64)
+        self.rows, self.checked = 0, False
 
     def add_intervals(self, group: np.ndarray, dt: np.ndarray) -> bool:
         """Count intervals (microseconds) of GPUs ``group`` (sorted); False if one is too long.
@@ -76,9 +77,22 @@ class StatsCounter:
         """Whether more than ``limit`` distinct (GPU, interval) or (GPU, reading) pairs were seen."""
         return self.intervals.over(limit) or self.readings.over(limit)
 
-    def mostly_new(self) -> bool:
-        """Whether most intervals so far were distinct values (times to the µs with jitter)."""
-        return 2 * self.intervals.merged()[0].shape[0] > int(self.n_intervals.sum())
+    def too_many(self, rows: int, limit: int, *, after: int, total: int) -> bool:
+        """Whether to stop counting, once ``rows`` more samples were counted.
+
+        More than ``limit`` distinct pairs were seen; or, checked once ``after`` samples,
+        most intervals are still new values (times to the microsecond with jitter) in a
+        log of ``total`` samples with room for twice the limit: better given up now than
+        at the limit.
+        """
+        self.rows += rows
+        if self.over(limit):
+            return True
+        if not self.checked and self.rows >= after:
+            self.checked = True
+            distinct = self.intervals.merged()[0].shape[0]
+            return 2 * distinct > int(self.n_intervals.sum()) and total > 2 * limit
+        return False
 
     def medians(self, xp: Any) -> np.ndarray:
         """Every GPU's median interval in seconds (0 for fewer than two samples)."""

@@ -21,6 +21,7 @@ __all__ = [
     "idle_runs",
     "idle_stretches",
     "median_intervals",
+    "next_intervals",
     "sample_weights",
     "segment_quantile",
     "segment_quantiles",
@@ -145,7 +146,7 @@ def _median_interval(xp: Any, group: Any, dt_us: Any, valid: Any, n_groups: int)
     return xp.where(counts > 0, mid, xp.zeros_like(mid))
 
 
-def _next_intervals(xp: Any, group: Any, t_us: Any) -> tuple[Any, Any]:
+def next_intervals(xp: Any, group: Any, t_us: Any) -> tuple[Any, Any]:
     """Microseconds to the same group's next sample (0 for its last), and which rows have one."""
     same_next = xp.concat([group[1:] == group[:-1], xp.asarray([False])])
     dt_us = xp.concat([t_us[1:] - t_us[:-1], xp.zeros((1,), dtype=t_us.dtype)])
@@ -156,7 +157,7 @@ def median_intervals(xp: Any, group: Any, t_us: Any, n_groups: int) -> Any:
     """Each group's median sampling interval in seconds (0 for fewer than two samples)."""
     if t_us.shape[0] == 0:
         return xp.zeros((n_groups,), dtype=xp.float64)
-    dt_us, same_next = _next_intervals(xp, group, t_us)
+    dt_us, same_next = next_intervals(xp, group, t_us)
     return _median_interval(xp, group, dt_us, same_next, n_groups)
 
 
@@ -174,7 +175,7 @@ def capped_weights(xp: Any, group: Any, t_us: Any, median: Any, *, cap: float = 
     """
     if t_us.shape[0] == 0:
         return xp.zeros((0,), dtype=xp.float64)
-    dt_us, same_next = _next_intervals(xp, group, t_us)
+    dt_us, same_next = next_intervals(xp, group, t_us)
     return _capped(xp, group, dt_us, same_next, median, cap)
 
 
@@ -189,7 +190,7 @@ def sample_weights(
     """
     if t_us.shape[0] == 0:
         return xp.zeros((0,), dtype=xp.float64), xp.zeros((n_groups,), dtype=xp.float64)
-    dt_us, same_next = _next_intervals(xp, group, t_us)
+    dt_us, same_next = next_intervals(xp, group, t_us)
     median = _median_interval(xp, group, dt_us, same_next, n_groups)
     return _capped(xp, group, dt_us, same_next, median, cap), median
 
