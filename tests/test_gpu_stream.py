@@ -616,3 +616,25 @@ def test_a_gpu_that_starts_late_takes_its_provisional_median_then(monkeypatch):
     _chunked_only(monkeypatch)
     _assert_same(whole, review(frame.lazy(), prices=PRICES, streaming=True, batch_rows=400))
     assert reasons == []
+
+
+def test_an_error_on_the_summing_thread_surfaces_and_stops_it(monkeypatch):
+    import threading
+
+    from aiops_lab.gpu import accounting
+
+    frame = _fleet(12).sort("timestamp")
+    calls = []
+    original = accounting._Accountant._run_table
+
+    def failing(self, *args, **kwargs):
+        calls.append(threading.current_thread().name)
+        if len(calls) == 3:
+            raise ValueError("broken sums")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(accounting._Accountant, "_run_table", failing)
+    with pytest.raises(ValueError, match="broken sums"):
+        review(frame.lazy(), prices=PRICES, streaming=True, batch_rows=40)
+    assert any(name.startswith("aiops-lab-sums") for name in calls)  # summed off the main thread
+    assert not [t for t in threading.enumerate() if t.name.startswith("aiops-lab-sums")]
