@@ -638,3 +638,13 @@ def test_an_error_on_the_summing_thread_surfaces_and_stops_it(monkeypatch):
         review(frame.lazy(), prices=PRICES, streaming=True, batch_rows=40)
     assert any(name.startswith("aiops-lab-sums") for name in calls)  # summed off the main thread
     assert not [t for t in threading.enumerate() if t.name.startswith("aiops-lab-sums")]
+
+
+def test_a_period_of_a_streamed_log_matches_the_same_period_in_memory():
+    frame = _fleet(15).sort("timestamp")
+    stamps = frame["timestamp"].sort()
+    start, end = stamps[frame.height // 4], stamps[3 * frame.height // 4]
+    whole = review(frame, prices=PRICES, start=start, end=end)
+    streamed = review(frame.lazy(), prices=PRICES, start=start, end=end, streaming=True, batch_rows=40)  # fmt: skip
+    _assert_same(whole, streamed)
+    assert streamed.summary["gpu_hours"] < review(frame, prices=PRICES).summary["gpu_hours"]
