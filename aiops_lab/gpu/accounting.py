@@ -481,6 +481,8 @@ class _Accountant:
         self.seen = np.zeros(n, dtype=bool)
         if median is None:
             self.counter = StatsCounter(n)
+            # intervals per GPU so far, kept here too: the counter is updated on the
+            # summing thread, while provisional medians are taken on this one
             self.n_intervals = np.zeros(n, dtype=np.int64)
             self.provisional = np.full(n, np.nan)
             self.tau = np.full(n, -1.0)  # set aside above (µs); -1: every interval
