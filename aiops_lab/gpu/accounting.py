@@ -26,7 +26,7 @@ from aiops_lab.gpu import kernels as K
 from aiops_lab.gpu.cells import _CELL_US, _GPU_KEY, _cells, _cells_frame, _coded_cell_sums
 from aiops_lab.gpu.counting import StatsCounter, whole_percent
 from aiops_lab.gpu.result import GpuReview
-from aiops_lab.gpu.rollups import NO_JOB, _jobs, _per_gpu, _price_of, _rollup
+from aiops_lab.gpu.rollups import NO_JOB, _jobs, _per_gpu, _rollup, _slice_prices
 from aiops_lab.gpu.stretches import _IdleStretches
 
 _LABELS = ("model", "user", "job_id", "pod", "namespace")
@@ -258,6 +258,8 @@ class _Accountant:
         self.n_gpus = self.n_physical = 0
         # the chunked path: per GPU (global numbers) what the first pass found
         self.coder: _KeyCoder | None = None
+        #: each MIG instance's profile (GPU key columns, ``mig_profile``), for its price
+        self.profiles: pl.DataFrame | None = None
         self.stats: dict[str, np.ndarray] = {}
         self.counter: StatsCounter | None = None  # a single read's counts
         self.stretches = _IdleStretches(0)
@@ -297,7 +299,7 @@ class _Accountant:
         pg = keys["_pg"].to_numpy() + p_off
         self.runs.append(self._runs(frame, order, group, weight, keys["host"], pg, g_off))
         self.gpus.append(
-            keys.select(_GPU_KEY).with_columns(
+            _with_profiles(keys.select(_GPU_KEY), _profiles_of(frame)).with_columns(
                 pl.Series("_g", np.arange(n_groups, dtype=np.int64) + g_off),
                 pl.Series("median_interval_s", to_numpy(median)),
                 pl.Series("longest_idle_h", to_numpy(idle_run) / 3600.0),
@@ -809,7 +811,7 @@ class _Accountant:
             span = pl.Series([min(p[0] for p in self.period), max(p[1] for p in self.period)])
             self.period = [tuple(span.cast(self.time_dtype))]
         keys, s = self.coder.table, self.stats
-        gpus = keys.select(*_GPU_KEY, "_g").with_columns(
+        gpus = _with_profiles(keys.select(*_GPU_KEY, "_g"), self.profiles).with_columns(
             pl.Series("median_interval_s", s["median"]),
             pl.Series("longest_idle_h", longest / 3600.0),
             pl.Series("p50_util_pct", s["p50"]),
@@ -824,14 +826,8 @@ class _Accountant:
         if not self.runs:
             raise EmptyInputError("The telemetry has no samples with a timestamp.")
         runs = pl.concat(self.runs, how="vertical_relaxed")
-        mapping = _price_of(runs["model"].drop_nulls().unique().to_list(), self.prices)
-        runs = runs.with_columns(
-            pl.col("model")
-            .replace_strict(mapping, default=None, return_dtype=pl.Float64)
-            .fill_null(0.0)
-            .alias("_price")
-        )
         gpus = pl.concat(self.gpus, how="vertical_relaxed")
+        runs, unpriced = _priced(runs, gpus, self.prices)
         per_gpu = _per_gpu(runs, gpus)
         by = {name: _rollup(runs, [name]) for name in ("host", "job_id")}
         # time no job holds is idle capacity too: it belongs to "(no job)", not to nobody
@@ -853,8 +849,66 @@ class _Accountant:
         return GpuReview(
             samples=samples, per_gpu=per_gpu, per_host=by["host"], per_user=by["user"], per_pod=by["pod"],
             per_job=jobs_frame, params=params, period=period, backend=info,
-            elapsed_s=time.perf_counter() - started,
+            elapsed_s=time.perf_counter() - started, unpriced=unpriced,
         )  # fmt: skip
+
+
+def _profiles_of(frame: pl.DataFrame) -> pl.DataFrame | None:
+    """Each MIG instance's profile in ``frame`` (its first one), None without MIG."""
+    if "mig_profile" not in frame.columns or frame["mig_instance"].null_count() == frame.height:
+        return None
+    return (
+        frame.filter(pl.col("mig_instance").is_not_null() & pl.col("mig_profile").is_not_null())
+        .group_by(_GPU_KEY)
+        .agg(pl.col("mig_profile").first())
+    )
+
+
+def _with_profiles(keys: pl.DataFrame, profiles: pl.DataFrame | None) -> pl.DataFrame:
+    """``keys`` (GPU key columns first) with each GPU's ``mig_profile`` (null: a whole GPU)."""
+    if profiles is None or profiles.height == 0:
+        return keys.with_columns(pl.lit(None, dtype=pl.Utf8).alias("mig_profile"))
+    return keys.join(
+        profiles.select(*_GPU_KEY, pl.col("mig_profile").cast(pl.Utf8)),
+        on=list(_GPU_KEY), how="left", nulls_equal=True, maintain_order="left",
+    )  # fmt: skip
+
+
+def _priced(
+    runs: pl.DataFrame, gpus: pl.DataFrame, prices: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """``runs`` with each one's hourly price (``_price``, 0 when unknown), and what had none.
+
+    A MIG instance is priced by its profile (:func:`~aiops_lab.gpu.rollups._slice_prices`).
+    The second frame lists the models (and profiles) without a price, with their GPUs
+    and GPU-hours, which the review then counts at $0.
+    """
+    profile = gpus.select("_g", "mig_profile")
+    with_profile = runs.join(profile, on="_g", how="left", maintain_order="left")
+    pairs = with_profile.select("model", "mig_profile").unique()
+    price = _slice_prices(list(pairs.iter_rows()), prices)
+    table = pl.DataFrame(
+        {
+            "model": [m for m, _ in price],
+            "mig_profile": [g for _, g in price],
+            "_price": [price[k] for k in price],
+        },
+        schema={"model": pl.Utf8, "mig_profile": pl.Utf8, "_price": pl.Float64},
+    )
+    with_price = with_profile.join(
+        table, on=["model", "mig_profile"], how="left", nulls_equal=True, maintain_order="left"
+    )
+    unpriced = (
+        with_price.filter(pl.col("_price").is_null())
+        .group_by("model", "mig_profile")
+        .agg(
+            pl.col("_pg").n_unique().alias("n_gpus"),
+            (pl.col("_w").sum() / 3600.0).alias("gpu_hours"),
+        )
+        .sort("gpu_hours", descending=True)
+    )
+    runs = with_price.with_columns(pl.col("_price").fill_null(0.0)).drop("mig_profile")
+    return runs, unpriced
 
 
 def _micro(dtype: Any) -> pl.DataType:

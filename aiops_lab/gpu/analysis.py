@@ -85,10 +85,11 @@ def load_prices(prices: Any = None) -> pl.DataFrame:
 #: samples per streaming batch, by default
 BATCH_ROWS = 4_000_000
 #: the columns the review reads, in this order
-_COLUMNS = ("timestamp", *_GPU_KEY, *_VALUES, *_LABELS)
+_COLUMNS = ("timestamp", *_GPU_KEY, *_VALUES, *_LABELS, "mig_profile")
 _OPTIONAL = {
     "pod": pl.Utf8, "namespace": pl.Utf8, "sm_active": pl.Float64, "mig_instance": pl.Utf8,
     "job_id": pl.Utf8, "user": pl.Utf8, "model": pl.Utf8, "power_w": pl.Float64,
+    "mig_profile": pl.Utf8,
 }  # fmt: skip
 
 
@@ -203,8 +204,13 @@ def review(
         "The telemetry has no samples" + (" in the requested period" if start or end else "") + "."
     )
     if isinstance(frame, pl.LazyFrame) and streaming is not False:
-        # samples per GPU, samples without a time included (reading the times costs)
-        sizes = frame.group_by(*_GPU_KEY).agg(pl.len().alias("n")).collect(engine="streaming")
+        # samples per GPU, samples without a time included (reading the times costs),
+        # and a MIG instance's profile (its price)
+        sizes = (
+            frame.group_by(*_GPU_KEY)
+            .agg(pl.len().alias("n"), pl.col("mig_profile").drop_nulls().first())
+            .collect(engine="streaming")
+        )
         frame = frame.filter(pl.col("timestamp").is_not_null())
         total = int(sizes["n"].sum()) if sizes.height else 0
         if total == 0:
@@ -266,6 +272,8 @@ def _stream(
     chunk_rows = max(batch_rows // 4, 1)
     time_dtype = frame.collect_schema()["timestamp"]
     xp, threshold, prices = account.xp, account.threshold, account.prices
+    profiles = sizes.filter(pl.col("mig_profile").is_not_null()).select(*_GPU_KEY, "mig_profile")
+    account.profiles = profiles
     account.start_chunks(coder, time_dtype=time_dtype)
     try:
         _account_chunks(frame, account, chunk_rows, total, progress=progress)
@@ -279,6 +287,7 @@ def _stream(
     finally:
         account.close()
     account = _Accountant(xp, threshold, prices)
+    account.profiles = profiles
     counted: Any = None
     if reason != "count":
         counted, seen = _counted_stats(frame, coder, chunk_rows, xp, progress=progress, total=total)  # fmt: skip
@@ -528,7 +537,8 @@ def _source(telemetry: Any, start: Any, end: Any) -> pl.DataFrame | pl.LazyFrame
         telemetry = telemetry.filter(pl.col("timestamp") >= _as_time(start, "start"))
     if end is not None:
         telemetry = telemetry.filter(pl.col("timestamp") < _as_time(end, "end"))
-    text = ("host", "mig_instance", *_LABELS)  # categorical or enum inputs become plain text
+    # categorical or enum inputs become plain text
+    text = ("host", "mig_instance", *_LABELS, "mig_profile")
     return telemetry.select(
         *(pl.col(c) for c in _COLUMNS if c not in ("gpu", *text)),
         pl.col("gpu").cast(pl.Int32),

@@ -16,6 +16,9 @@ if TYPE_CHECKING:
 
 __all__ = ["GpuReview"]
 
+_NO_PRICE = pl.DataFrame(
+    schema={"model": pl.Utf8, "mig_profile": pl.Utf8, "n_gpus": pl.UInt32, "gpu_hours": pl.Float64}
+)
 #: a GPU idle more than this share of its hours is a consolidation candidate
 IDLE_GPU_SHARE = 0.6
 #: a queue wait longer than this while GPUs sat idle is worth a look
@@ -31,7 +34,12 @@ class GpuReview(Result):
         GPU-hours (total, active, idle), utilization, efficiency, peak memory and cost
         per GPU / host / user / job / Kubernetes pod. GPU time outside any job is booked
         to the user "(no job)". ``per_gpu.efficiency_source`` says whether the
-        efficiency used SM activity (``sm_active``) or utilization (``util_pct``).
+        efficiency used SM activity (``sm_active``) or utilization (``util_pct``). A
+        MIG instance is a row of ``per_gpu`` of its own (``mig_profile``): its hours are
+        its own, its price its profile's (see :func:`~aiops_lab.gpu.review`).
+    unpriced : polars.DataFrame
+        GPU models (and MIG profiles) the price table has no price for, with their GPUs
+        and GPU-hours: their cost counts as 0, and a recommendation says so.
     samples : polars.DataFrame
         The telemetry in (GPU, time) order with each sample's accounted seconds (``_w``)
         and idle flag (``_idle``), built on first use. A streamed review keeps instead
@@ -45,8 +53,10 @@ class GpuReview(Result):
 
     def __init__(self, *, samples: pl.DataFrame | Callable[[], pl.DataFrame], per_gpu: pl.DataFrame, per_host: pl.DataFrame,
                  per_user: pl.DataFrame, per_job: pl.DataFrame, per_pod: pl.DataFrame, params: dict[str, Any],
-                 period: tuple[Any, Any], backend: BackendInfo, elapsed_s: float) -> None:  # fmt: skip
+                 period: tuple[Any, Any], backend: BackendInfo, elapsed_s: float,
+                 unpriced: pl.DataFrame | None = None) -> None:  # fmt: skip
         self._samples, self.per_gpu, self.per_host = samples, per_gpu, per_host
+        self.unpriced = _NO_PRICE if unpriced is None else unpriced
         self.per_user, self.per_job, self.per_pod = per_user, per_job, per_pod
         self._params, self.period, self.backend, self.elapsed_s = params, period, backend, elapsed_s
         self._recommendations = self._recommend()
@@ -133,7 +143,9 @@ class GpuReview(Result):
         return {
             "headline": f"{share:.0%} of {gpu_hours:,.0f} GPU-hours idle, costing ${idle_cost:,.0f}",
             "alert": bool(alert),
-            "n_gpus": g.height,
+            "n_gpus": g.select("host", "gpu").n_unique(),
+            "n_mig_instances": int(g["mig_instance"].is_not_null().sum()),
+            "unpriced_gpu_hours": float(self.unpriced["gpu_hours"].sum()),
             "gpu_hours": gpu_hours,
             "active_gpu_hours": float(g["active_gpu_hours"].sum()),
             "idle_gpu_hours": idle,
@@ -156,6 +168,13 @@ class GpuReview(Result):
 
     def _recommend(self) -> pl.DataFrame:
         rows: list[dict[str, Any]] = []
+        for r in self.unpriced.iter_rows(named=True):
+            what = r["model"] or "GPUs without a model name"
+            if r["mig_profile"] is not None:
+                what += f" MIG {r['mig_profile']}"
+            rows.append({"kind": "price missing", "target": what, "saving_usd": None,
+                         "evidence": f"{r['gpu_hours']:,.1f} GPU-hours on {r['n_gpus']} GPU(s) have no price, so their cost counts as $0",
+                         "action": "add the model to the price table (prices=...) so the costs above include it"})  # fmt: skip
         idle_gpus = self.per_gpu.filter(pl.col("idle_share") >= IDLE_GPU_SHARE).sort(
             "idle_cost", descending=True
         )

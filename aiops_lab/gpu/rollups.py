@@ -8,6 +8,7 @@ many pieces (batches, chunks, Dask partitions) equal those of the whole log.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import polars as pl
@@ -28,15 +29,60 @@ NO_JOB = "(no job)"
 _BUSY_UTIL, _IDLE_SM = 50.0, 0.2
 
 
+def _norm(name: str) -> str:
+    return name.lower().replace("-", " ")
+
+
 def _price_of(models: list[str], prices: pl.DataFrame) -> dict[str, float | None]:
     """Match each GPU model name to the longest price-table entry it contains."""
     entries = sorted(prices.iter_rows(), key=lambda r: -len(r[0]))
     out: dict[str, float | None] = {}
     for model in models:
-        norm = model.lower().replace("-", " ")
-        out[model] = next(
-            (p for name, p in entries if name.lower().replace("-", " ") in norm), None
+        norm = _norm(model)
+        out[model] = next((p for name, p in entries if _norm(name) in norm), None)
+    return out
+
+
+def mig_share(profile: str, model: str | None) -> float | None:
+    """The share of its GPU's compute a MIG profile holds: ``"3g.40gb"`` on an A100 is 3/7.
+
+    A30s split into 4 compute slices, the other MIG GPUs (A100, H100, H200, B200) into
+    7; ``None`` for a profile name without a slice count.
+    """
+    found = re.search(r"(\d+)g\.\d+gb", profile.lower())
+    if found is None:
+        return None
+    slices = 4 if model is not None and "a30" in model.lower() else 7
+    return min(int(found[1]) / slices, 1.0)
+
+
+def _slice_prices(
+    pairs: list[tuple[str | None, str | None]], prices: pl.DataFrame
+) -> dict[tuple[str | None, str | None], float | None]:
+    """The hourly price of each (model, MIG profile) pair (profile None: a whole GPU).
+
+    A MIG instance takes the price-table entry naming its model and profile (say
+    "NVIDIA A100-SXM4-80GB MIG 1g.10gb") when there is one, else its GPU's price times
+    the share of the GPU the profile holds (:func:`mig_share`). None: no price.
+    """
+    whole = _price_of([m for m, _ in pairs if m is not None], prices)
+    entries = sorted(prices.iter_rows(), key=lambda r: -len(r[0]))
+    out: dict[tuple[str | None, str | None], float | None] = {}
+    for model, profile in pairs:
+        base = None if model is None else whole[model]
+        if profile is None:
+            out[(model, profile)] = base
+            continue
+        named = _norm(f"{model or ''} mig {profile}")
+        own = next(
+            (p for name, p in entries if _norm(name) in named and _norm(profile) in _norm(name)),
+            None,
         )
+        share = mig_share(profile, model)
+        if own is not None:
+            out[(model, profile)] = own
+        else:
+            out[(model, profile)] = None if base is None or share is None else base * share
     return out
 
 
@@ -85,7 +131,7 @@ def _per_gpu(runs: pl.DataFrame, gpus: pl.DataFrame) -> pl.DataFrame:
         .then(pl.format("{}/{}", "host", "gpu"))
         .otherwise(pl.format("{}/{}/mig{}", "host", "gpu", "mig_instance"))
         .alias("gpu_key"),
-        "host", "gpu", "mig_instance",
+        "host", "gpu", "mig_instance", "mig_profile",
         "median_interval_s", "longest_idle_h", "p50_util_pct", "p95_util_pct",
     )  # fmt: skip
     frame = keys.join(ident, on="_g").join(base, on="_g").sort("_g")
@@ -100,7 +146,7 @@ def _per_gpu(runs: pl.DataFrame, gpus: pl.DataFrame) -> pl.DataFrame:
         (pl.col("peak_mem_mib") / pl.col("mem_total_mib")).alias("peak_mem_share"),
     )
     return out.select(
-        "gpu_key", "host", "gpu", "model", "mig_instance", "mem_total_mib", "mean_power_w",
+        "gpu_key", "host", "gpu", "model", "mig_instance", "mig_profile", "mem_total_mib", "mean_power_w",
         *base.columns[1:], "median_interval_s", "longest_idle_h", "p50_util_pct", "p95_util_pct",
         "efficiency_source", "busy_but_idle", "peak_mem_share",
     )  # fmt: skip
