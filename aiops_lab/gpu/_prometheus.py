@@ -22,6 +22,8 @@ from datetime import datetime
 
 import polars as pl
 
+from aiops_lab.gpu._schema import _BOUNDS, _ROUNDING
+
 __all__ = ["DCGM_LABELS", "DCGM_METRICS", "dcgm_rows", "dcgm_samples", "iso_times", "samples"]
 
 _SAMPLE = (
@@ -161,6 +163,8 @@ DCGM_LABELS = (
     *("gpu", "UUID", "modelName", "Hostname", "GPU_I_PROFILE", "GPU_I_ID"),
     *("container", "namespace", "pod", "hpc_job", "job_id", "slurm_job_id"),
 )
+#: the metrics behind the range-checked columns, whose lines name an out-of-range value
+_RANGED = [(m, n) for m, n in DCGM_METRICS.items() if n in ("util", "gr_active", *_BOUNDS)]
 _TWICE = (
     "one metric appears twice for this GPU at one time: the file holds several scrapes "
     "without time stamps; put a '# TIMESTAMP <time>' line before each scrape"
@@ -207,12 +211,16 @@ def dcgm_rows(rows: pl.LazyFrame, host: str, saved: datetime) -> pl.LazyFrame:
         _joined("namespace"),
         *(pl.col("value").filter(metric == m).first().alias(n) for m, n in DCGM_METRICS.items()),
         pl.col("_line").min(),
+        *(pl.col("_line").filter(metric == m).first().alias(f"_at_{n}") for m, n in _RANGED),
         pl.struct(metric, "pod", "container").is_duplicated().any().alias("_twice"),
     )
     used = pl.col("fb_used")
-    return wide.with_columns(
+    wide = wide.with_columns(
         # MIG instances report no GPU_UTIL; the graphics engine's active ratio stands in
         util_pct=pl.coalesce(pl.col("util"), 100.0 * pl.col("gr_active")),
+        _at_util_pct=pl.when(pl.col("util").is_not_null())
+        .then(pl.col("_at_util"))
+        .otherwise(pl.col("_at_gr_active")),
         mem_used_mib=used,
         mem_total_mib=used + pl.col("fb_free") + pl.col("fb_reserved").fill_null(0.0),
         user=pl.lit(None, pl.String),
@@ -220,3 +228,16 @@ def dcgm_rows(rows: pl.LazyFrame, host: str, saved: datetime) -> pl.LazyFrame:
         _error=pl.when(pl.col("_twice")).then(pl.lit(_TWICE)),
         _last=pl.lit(False),
     )
+    # _finish names a row by its _line: make that the line of a value it will reject, checked
+    # in _finish's order (the row's first line stays for every other row)
+    line = pl.coalesce(
+        pl.when(pl.col("_twice")).then(pl.col("_line")),
+        *(
+            pl.when((pl.col(c) < 0) | (pl.col(c) > bound * (1 + _ROUNDING))).then(
+                pl.col(f"_at_{c}")
+            )
+            for c, bound in _BOUNDS.items()
+        ),
+        pl.col("_line"),
+    )
+    return wide.with_columns(_line=line).drop([f"_at_{n}" for _, n in _RANGED] + ["_at_util_pct"])

@@ -13,13 +13,17 @@ from pathlib import Path
 import polars as pl
 
 from aiops_lab.errors import EmptyInputError, InputError
-from aiops_lab.gpu._schema import JOBS_SCHEMA, _local_times, _peek
+from aiops_lab.gpu._schema import _BLANK, JOBS_SCHEMA, _collect, _lines, _local_times, _peek, _warn
 
 __all__ = ["parse_dump"]
 
+#: the fields needed; JobName and NodeList are used when present
 _SACCT_FIELDS = (
-    *("JobID", "JobName", "User", "Partition", "State", "Submit", "Start", "End", "Elapsed"),
+    *("JobID", "User", "Partition", "State", "Submit", "Start", "End", "Elapsed"),
     *("AllocTRES", "TRESUsageInAve"),
+)
+_FORMAT = (
+    "JobID,JobName,User,Partition,State,Submit,Start,End,Elapsed,AllocTRES,TRESUsageInAve,NodeList"
 )
 _SACCT_TIMES = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S")
 _NO_TIME = ["", "Unknown", "None"]
@@ -33,28 +37,76 @@ def _tres(field: str, name: str) -> pl.Expr:
     return pl.col(field).str.extract(r"(?:^|,)" + re.escape(name) + r"=([0-9.]+)", 1)
 
 
+def _fields(path: Path, where: str) -> pl.DataFrame:
+    """The dump's fields by header name, ``_line`` the line number; empty fields are null.
+
+    A cut-off last line is dropped with a warning; any other line with a field count other
+    than the header's raises. sacct --parsable2 does not quote fields, so a ``|`` inside one
+    (a JobName, say) adds a field and cannot be told from a separator.
+    """
+    text = pl.col("line").str.strip_chars(_BLANK)
+    lines = _collect(
+        _lines(path).select("_line", text.alias("_text")).filter(pl.col("_text") != ""), where
+    )
+    header, at = lines["_text"][0], lines["_line"][0]
+    names = [name.strip() for name in header.split("|")]
+    width = len(names)
+    data = lines.slice(1).with_columns(
+        _count=pl.col("_text").str.count_matches("|", literal=True) + 1
+    )
+    if data.height and data["_count"][-1] < width:
+        line, count = data["_line"][-1], data["_count"][-1]
+        _warn(
+            f"The {where}, line {line}: dropped an incomplete last line ({count} of the "
+            f"{width} '|'-separated fields of the header); the dump was probably cut while "
+            "being written."
+        )
+        data = data.slice(0, data.height - 1)
+    bad = data.filter(pl.col("_count") != width)
+    if bad.height:
+        line, count = bad["_line"][0], bad["_count"][0]
+        more = f" ({bad.height - 1} more lines have problems too)" if bad.height > 1 else ""
+        msg = (
+            f"The {where}, line {line}: found {count} '|'-separated fields, expected {width} "
+            f"(as the header on line {at}){more}. "
+        )
+        if count > width:
+            msg += (
+                "sacct --parsable2 does not quote fields, so a '|' inside one (most often "
+                "JobName) splits it. Rename the job without '|' and export again, or leave "
+                "JobName out of --format."
+            )
+        else:
+            msg += "Fix or delete the line."
+        raise InputError(msg)
+    split = pl.col("_text").str.split("|")
+    columns: dict[str, pl.Expr] = {}
+    for i, name in enumerate(names):
+        if name and name not in columns:  # --parsable ends the header with an empty name
+            value = split.list.get(i)
+            columns[name] = pl.when(value != "").then(value)
+    return data.select("_line", **columns)
+
+
 def parse_dump(path: Path, where: str, *, zone: str) -> pl.DataFrame:
     """The jobs in the dump at ``path`` (``where`` names it in messages), ``JOBS_SCHEMA``."""
     if not _peek(path, where, 1):
         msg = f"The {where} is empty."
         raise EmptyInputError(msg)
-    try:
-        raw = pl.read_csv(path, separator="|", infer_schema=False, quote_char=None)
-    except pl.exceptions.PolarsError as exc:
-        msg = f"Could not read the {where} as pipe-separated text (sacct --parsable2): {exc}"
-        raise InputError(msg) from exc
-    lacking = [f for f in _SACCT_FIELDS if f not in raw.columns]
+    raw = _fields(path, where)
+    given = [c for c in raw.columns if c != "_line"]
+    lacking = [f for f in _SACCT_FIELDS if f not in given]
     if lacking:
         msg = (
             f"The {where} lacks the field(s) {', '.join(lacking)}; its header has "
-            f"{', '.join(repr(c) for c in raw.columns[:20])}. Run sacct --parsable2 "
-            f"--format={','.join(_SACCT_FIELDS)},NodeList."
+            f"{', '.join(repr(c) for c in given[:20])}. Run sacct --parsable2 --format={_FORMAT}."
         )
         raise InputError(msg)
-    frame = raw.with_row_index("_line", offset=2).with_columns(
+    frame = raw.with_columns(
+        JobName=pl.col("JobName") if "JobName" in given else pl.lit(None, pl.String),
         _job=pl.col("JobID").str.extract(r"^([^.]+)", 1),
         _step=pl.col("JobID").str.contains(".", literal=True),
-        NodeList=pl.col("NodeList") if "NodeList" in raw.columns else pl.lit(None, pl.String),
+        NodeList=pl.col("NodeList") if "NodeList" in given else pl.lit(None, pl.String),
     )
     typed = pl.col("AllocTRES").fill_null("").str.extract_all(r"(?:^|,)gres/gpu:[^=,]+=\d+")
     mem = pl.col("TRESUsageInAve").str.extract_groups(

@@ -26,7 +26,7 @@ from aiops_lab.gpu._schema import (
     _stem,
 )
 
-__all__ = ["parse_log"]
+__all__ = ["check_slots", "parse_log"]
 
 #: the query order of a headerless log (``--format=csv,noheader``)
 _SMI_QUERY = (
@@ -240,8 +240,45 @@ def _looks_like_row(text: str) -> bool:
     return False
 
 
+def check_slots(frame: pl.DataFrame, where: str, fix: str) -> None:
+    """Raise when two GPUs (UUIDs) sampled over overlapping times share one host and index.
+
+    That happens when several hosts' logs are joined without a host column: every row
+    gets one host, and the interleaved samples of two GPUs would look like intervals of
+    about 0 s. A UUID change without overlap (a GPU replaced in its slot) is fine.
+    ``fix`` ends the message.
+    """
+    slot = ["host", "gpu", "mig_instance"]
+    spans = (
+        frame.filter(pl.col("uuid").is_not_null())
+        .group_by([*slot, "uuid"])
+        .agg(pl.col("timestamp").min().alias("_first"), pl.col("timestamp").max().alias("_last"))
+        .sort([*slot, "_first", "uuid"], nulls_last=True)
+    )
+    # a UUID overlaps an earlier one of its slot when it starts before that one's last sample
+    before = pl.col("_last").cum_max().shift(1).over(slot)
+    clash = spans.filter(pl.col("_first") <= before)
+    if clash.height == 0:
+        return
+    host, gpu, mig = clash.row(0)[:3]
+    uuids = spans.filter(
+        (pl.col("host") == host) & (pl.col("gpu") == gpu) & pl.col("mig_instance").eq_missing(mig)
+    )["uuid"].to_list()
+    shown = ", ".join(uuids[:3]) + (f" and {len(uuids) - 3} more" if len(uuids) > 3 else "")
+    msg = (
+        f"The {where}: GPU index {gpu} of host {host!r} has {len(uuids)} different UUIDs "
+        f"sampled over overlapping times ({shown}), so several GPUs share one (host, GPU) "
+        f"slot. {fix}"
+    )
+    raise InputError(msg)
+
+
 def parse_log(path: Path, where: str, *, host: str | None, zone: str, lazy: bool) -> pl.LazyFrame:
-    """The plan for the log at ``path`` (``where`` names it in messages), validated."""
+    """The plan for the log at ``path`` (``where`` names it in messages), validated.
+
+    An eager read (``lazy=False``) also runs :func:`check_slots`; a lazy one skips it,
+    as it would parse the whole log once more.
+    """
     peek = _peek(path, where, 1)
     if not peek:
         msg = f"The {where} is empty."
@@ -286,4 +323,15 @@ def parse_log(path: Path, where: str, *, host: str | None, zone: str, lazy: bool
     if not head["_is_header"][0]:
         headerless = data.filter(pl.col("_variant").is_null())
         parts_by_header.append(_smi_rows(headerless, _Header(None, None, where), fallback, zone))
-    return _finish(pl.concat(parts_by_header), where, lazy=lazy)
+    plan = _finish(pl.concat(parts_by_header), where, lazy=lazy)
+    if lazy:
+        return plan
+    frame = _collect(plan, where)
+    check_slots(
+        frame,
+        where,
+        "The log probably joins several hosts' logs without a host column: add one (a 'host' "
+        "header field, each line's host name in it), or split the file per host and read each "
+        "part with host=.",
+    )
+    return frame.lazy()

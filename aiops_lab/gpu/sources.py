@@ -49,7 +49,7 @@ Conventions shared by the telemetry readers:
 
 =============== ================= ====================================================
 job_id          String            "123", or "123_4" for an array task
-job_name        String
+job_name        String            null when the dump has no JobName
 user            String
 partition       String
 state           String            first word, upper case: "CANCELLED by 12" -> "CANCELLED"
@@ -81,6 +81,8 @@ import polars as pl
 from aiops_lab.errors import EmptyInputError, InputError, ParameterError
 from aiops_lab.gpu import _prometheus, _sacct, _smi
 from aiops_lab.gpu._schema import (
+    _KEY,
+    _ORDER,
     _UTC,
     JOBS_SCHEMA,
     TELEMETRY_SCHEMA,
@@ -138,7 +140,9 @@ def read_nvidia_smi(
         Host name for lines that name none (no ``host`` column, no pdsh prefix);
         defaults to the file name without suffixes.
     lazy
-        Return a ``polars.LazyFrame`` that parses the log when collected.
+        Return a ``polars.LazyFrame`` that parses the log when collected. The lines are
+        still validated at the call, but the check for GPUs sharing a slot (see Raises)
+        runs on eager reads only: it would parse the log once more.
     timezone
         Zone the log's times were written in (nvidia-smi writes local time without
         a zone); they are converted to UTC.
@@ -152,7 +156,10 @@ def read_nvidia_smi(
     Raises
     ------
     InputError
-        The file is not an nvidia-smi log, or a line (named) has a bad value or unit.
+        The file is not an nvidia-smi log, or a line (named) has a bad value or unit; or
+        one host's GPU index shows two or more UUIDs over overlapping times (several
+        hosts' logs joined without a host column). A UUID that follows another without
+        overlap (a replaced GPU) is fine.
 
     Examples
     --------
@@ -232,9 +239,9 @@ def read_dcgm(path: PathLike, *, lazy: bool = False) -> pl.DataFrame | pl.LazyFr
 def read_sacct(path: PathLike, *, timezone: str = "UTC") -> pl.DataFrame:
     """Read ``sacct --parsable2`` output into one row per job.
 
-    Needs the fields JobID, JobName, User, Partition, State, Submit, Start, End, Elapsed,
-    AllocTRES and TRESUsageInAve (NodeList is used when present; other fields are
-    ignored). Steps (``123.batch``, ``123.extern``, ``123.0``) fold into job ``123``:
+    Needs the fields JobID, User, Partition, State, Submit, Start, End, Elapsed,
+    AllocTRES and TRESUsageInAve (JobName and NodeList are used when present; other
+    fields are ignored). Steps (``123.batch``, ``123.extern``, ``123.0``) fold into job ``123``:
     name, user, partition, state, times, NodeList and AllocTRES come from the job line,
     GPU utilization and memory are the maximum over its lines. Array tasks (``123_4``)
     are jobs of their own.
@@ -243,6 +250,12 @@ def read_sacct(path: PathLike, *, timezone: str = "UTC") -> pl.DataFrame:
     ``gres/gpu:a100=2`` (whose types give ``gpu_type``); ``gres/gpumem`` and
     ``gres/gpuutil`` are not counts. ``gres/gpumem`` usage is converted to MiB (a bare
     number is bytes). Elapsed may be ``[D-]HH:MM:SS`` or ``MM:SS.mmm``.
+
+    Every line must have as many ``|``-separated fields as the header. A shorter last
+    line (a dump cut while being written) is dropped with an
+    :class:`~aiops_lab.errors.AiopsLabWarning`; any other line with too few or too many
+    fields raises. sacct does not quote fields, so a ``|`` in a JobName adds one: rename
+    the job, or leave JobName out of ``--format``.
 
     Parameters
     ----------
@@ -258,6 +271,12 @@ def read_sacct(path: PathLike, *, timezone: str = "UTC") -> pl.DataFrame:
     polars.DataFrame
         ``JOBS_SCHEMA``, one row per job in the order the dump lists them.
 
+    Raises
+    ------
+    InputError
+        A needed field is missing, or a line (named) has the wrong number of fields or a
+        bad time or Elapsed.
+
     Examples
     --------
     >>> jobs = read_sacct("sacct.txt")  # doctest: +SKIP
@@ -271,6 +290,8 @@ def read_sacct(path: PathLike, *, timezone: str = "UTC") -> pl.DataFrame:
 # --------------------------------------------------------------------------- any telemetry
 
 _KINDS = ("auto", "nvidia-smi", "dcgm", "table")
+#: one path, or several files for read_telemetry
+_Paths = PathLike | list[PathLike] | tuple[PathLike, ...]
 _TABLE_REQUIRED = ("timestamp", "host", "gpu", "source")
 _SAMPLE_LINE = re.compile(
     r"^[A-Za-z_:][\w:]*(\{.*\})?\s+([-+]?(\d[\d.eE+-]*|\.\d+|NaN|Inf))(\s+-?\d+)?$"
@@ -357,14 +378,84 @@ def _table(path: Path | list[Path], where: str, *, lazy: bool) -> pl.LazyFrame:
     return _finish(frame, where, lazy=lazy, row=row)
 
 
+def _read_one(path: Path, kind: str, *, lazy: bool) -> pl.DataFrame | pl.LazyFrame:
+    """One file or folder of telemetry, of ``kind`` (``"auto"`` sniffs it)."""
+    where = f"telemetry input {str(path)!r}"
+    if kind == "auto":
+        kind = _sniff(path, where)
+    if kind == "nvidia-smi":
+        return read_nvidia_smi(path, lazy=True) if lazy else read_nvidia_smi(path)
+    if kind == "dcgm":
+        return read_dcgm(path, lazy=True) if lazy else read_dcgm(path)
+    plan = _table(path, f"telemetry table {str(path)!r}", lazy=lazy)
+    return plan if lazy else plan.collect()
+
+
+def _read_many(
+    files: list[Path], what: str, kind: str, *, lazy: bool
+) -> pl.DataFrame | pl.LazyFrame:
+    """Files matched by a glob or listed (``what`` names them), each read as its own kind."""
+    parquet = [f for f in files if f.suffix.lower() in (".parquet", ".pq")]
+    if kind in ("auto", "table") and len(parquet) == len(files):
+        plan = _table(files, f"telemetry tables {what}", lazy=lazy)
+        return plan if lazy else plan.collect()
+    kinds = [_sniff(f, f"telemetry input {str(f)!r}") if kind == "auto" else kind for f in files]
+    logs = [f for f, k in zip(files, kinds, strict=True) if k != "table"]
+    if parquet and logs:
+        msg = (
+            f"The telemetry {what} mixes {len(parquet)} Parquet file(s) (e.g. "
+            f"{str(parquet[0])!r}) with {len(logs)} text log(s) (e.g. {str(logs[0])!r}). "
+            "Read the Parquet files and the logs separately and pl.concat the frames."
+        )
+        raise InputError(msg)
+    frames = [_read_one(f, k, lazy=lazy) for f, k in zip(files, kinds, strict=True)]
+    plan = pl.concat([frame.lazy() for frame in frames])
+    # one order and one copy of each sample over all files, as within one file
+    plan = plan.sort(_ORDER, nulls_last=True, maintain_order=True).unique(
+        subset=_KEY, keep="first", maintain_order=True
+    )
+    if lazy:
+        return plan
+    frame = plan.collect()
+    _smi.check_slots(
+        frame,
+        f"telemetry {what}",
+        "Files of different hosts probably share a host name (an nvidia-smi log without a "
+        "host column takes its file name): rename them, or read them one by one with "
+        "read_nvidia_smi(path, host=...) and pl.concat the frames.",
+    )
+    return frame
+
+
+def _matches(path: _Paths) -> tuple[list[Path], str] | None:
+    """The files of a glob or a list of paths, and words naming them; None for one path."""
+    if isinstance(path, (list, tuple)):
+        if not path:
+            raise ParameterError("path", "a path, a glob or a non-empty list of paths", path)
+        return [_existing(p, "telemetry input") for p in path], f"files ({len(path)} listed)"
+    text = os.fspath(path)
+    if not any(ch in text for ch in "*?[") or Path(text).expanduser().exists():
+        return None
+    matched = sorted(Path(f) for f in glob.glob(os.path.expanduser(text), recursive=True))
+    files = [f for f in matched if f.is_file()]
+    if not files:
+        msg = (
+            f"The telemetry glob {text!r} matches no files"
+            + (f" (only {len(matched)} folder(s))" if matched else "")
+            + f". Check the pattern (relative paths start at {Path.cwd()})."
+        )
+        raise InputError(msg)
+    return files, f"glob {text!r}"
+
+
 @overload
 def read_telemetry(
-    path: PathLike, kind: str = ..., *, lazy: Literal[False] = ...
+    path: _Paths, kind: str = ..., *, lazy: Literal[False] = ...
 ) -> pl.DataFrame: ...
 @overload
-def read_telemetry(path: PathLike, kind: str = ..., *, lazy: Literal[True]) -> pl.LazyFrame: ...
+def read_telemetry(path: _Paths, kind: str = ..., *, lazy: Literal[True]) -> pl.LazyFrame: ...
 def read_telemetry(
-    path: PathLike, kind: str = "auto", *, lazy: bool = False
+    path: _Paths, kind: str = "auto", *, lazy: bool = False
 ) -> pl.DataFrame | pl.LazyFrame:
     """Read GPU telemetry of any supported kind into ``TELEMETRY_SCHEMA``.
 
@@ -372,42 +463,43 @@ def read_telemetry(
     ----------
     path
         An nvidia-smi CSV log, a dcgm-exporter scrape file, a Parquet or CSV file already
-        in ``TELEMETRY_SCHEMA`` (say, saved from an earlier read), or a folder of such
-        Parquet files or a glob of them (``"logs/*.parquet"``), scanned with
-        ``polars.scan_parquet``.
+        in ``TELEMETRY_SCHEMA`` (say, saved from an earlier read), a folder of such
+        Parquet files, or several files: a glob (``"logs/*.csv.gz"``; folders it matches
+        are skipped) or a list or tuple of paths. Parquet files only are scanned together
+        with ``polars.scan_parquet``; otherwise each file is read as its own kind (an
+        nvidia-smi log without a host column takes its file name as host, as alone) and
+        the frames are concatenated, sorted and deduplicated as within one file. Parquet
+        files and text logs cannot be mixed.
     kind
-        ``"auto"`` (sniff the first lines: Prometheus comments or samples -> ``"dcgm"``;
-        a header with timestamp, host, gpu and source -> ``"table"``; nvidia-smi header
-        names or headerless nvidia-smi rows -> ``"nvidia-smi"``), or one of those.
+        ``"auto"`` (sniff the first lines of each file: Prometheus comments or samples ->
+        ``"dcgm"``; a header with timestamp, host, gpu and source -> ``"table"``;
+        nvidia-smi header names or headerless nvidia-smi rows -> ``"nvidia-smi"``), or one
+        of those for every file.
     lazy
-        Return a ``polars.LazyFrame``.
+        Return a ``polars.LazyFrame``. Each file is still validated at the call (see the
+        conventions above); the check that no (host, GPU) slot holds two GPUs at once
+        runs on eager reads only.
 
     Returns
     -------
     polars.DataFrame or polars.LazyFrame
         ``TELEMETRY_SCHEMA``. A table may omit the nullable columns (null-filled).
 
+    Raises
+    ------
+    InputError
+        A file is missing or not telemetry, a glob matches no files or mixes Parquet with
+        text logs, or a file (named) has a bad line.
+
     Examples
     --------
     >>> frame = read_telemetry("telemetry/")  # a folder of Parquet files  # doctest: +SKIP
+    >>> frame = read_telemetry("logs/nvidia_smi_*.csv.gz")  # one host per file  # doctest: +SKIP
     """
     if kind not in _KINDS:
         raise ParameterError("kind", f"one of {', '.join(_KINDS)}", kind)
-    text = os.fspath(path)
-    if any(ch in text for ch in "*?[") and not Path(text).expanduser().exists():
-        files = sorted(Path(f) for f in glob.glob(os.path.expanduser(text), recursive=True))
-        if not files or any(f.suffix.lower() not in (".parquet", ".pq") for f in files):
-            msg = f"The telemetry glob {text!r} matches {len(files)} files; it must match Parquet files only."
-            raise InputError(msg)
-        plan = _table(files, f"telemetry tables {text!r}", lazy=lazy)
-        return plan if lazy else plan.collect()
-    p = _existing(path, "telemetry input", folder=True)
-    where = f"telemetry input {str(p)!r}"
-    if kind == "auto":
-        kind = _sniff(p, where)
-    if kind == "nvidia-smi":
-        return read_nvidia_smi(p, lazy=True) if lazy else read_nvidia_smi(p)
-    if kind == "dcgm":
-        return read_dcgm(p, lazy=True) if lazy else read_dcgm(p)
-    plan = _table(p, f"telemetry table {str(p)!r}", lazy=lazy)
-    return plan if lazy else plan.collect()
+    many = _matches(path)
+    if many is not None:
+        return _read_many(*many, kind, lazy=lazy)
+    p = _existing(path, "telemetry input", folder=True)  # type: ignore[arg-type]  # one path
+    return _read_one(p, kind, lazy=lazy)
