@@ -137,3 +137,15 @@ def test_allocation_waste_per_partition_and_user_by_hand():
     assert users["cy"]["jobs"] == 1
     assert "per_partition" in r.tables()
     assert review(_telemetry(), prices={"A100": 3.0}).per_partition is None
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_per_gpu_peak_temperature(streaming):
+    temps = [40.0 + (i % 7) * 5.0 for i in range(60)]  # peaks at 70 °C
+    frame = _telemetry()
+    assert frame["gpu"].to_list() == [0] * 60 + [1] * 50
+    frame = frame.with_columns(pl.Series("temp_c", temps + [None] * 50, dtype=pl.Float64))
+    source = frame.lazy() if streaming else frame
+    r = review(source, prices={"A100": 3.0}, streaming=streaming, batch_rows=40)
+    g = r.per_gpu.sort("gpu")
+    assert g["max_temp_c"].to_list() == [70.0, None]  # GPU 1 read no temperature

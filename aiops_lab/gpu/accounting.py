@@ -31,7 +31,7 @@ from aiops_lab.gpu.stretches import _IdleStretches
 
 _LABELS = ("model", "user", "job_id", "pod", "namespace")
 #: the numeric columns the accounting reads
-_VALUES = ("util_pct", "sm_active", "mem_used_mib", "mem_total_mib", "power_w")
+_VALUES = ("util_pct", "sm_active", "mem_used_mib", "mem_total_mib", "power_w", "temp_c")
 #: seed of the label hash that finds where a GPU's job, user or pod changes
 _SEED = 0x5EED_0F_6B0
 #: the key code of a row's GPU, computed in the query where it can be
@@ -430,6 +430,7 @@ class _Accountant:
         ).with_columns(
             peak("mem_used_mib").alias("_mem_peak"),
             peak("mem_total_mib").alias("_mem_total"),
+            peak("temp_c").alias("_temp_peak"),
             (pl.col("_w") - pl.col("_w_idle")).alias("_w_active"),
         )
         runs = pl.concat(
@@ -781,6 +782,7 @@ class _Accountant:
             pl.lit(0, dtype=pl.Int64).alias("_power_n"),
             pl.lit(None, dtype=pl.Float64).alias("_mem_peak"),
             pl.lit(None, dtype=pl.Float64).alias("_mem_total"),
+            pl.lit(None, dtype=pl.Float64).alias("_temp_peak"),
             pl.Series("_w_active", weight - w_idle),
         )
         self.runs.append(runs.select(self.runs[0].columns) if self.runs else runs)

@@ -89,7 +89,7 @@ _COLUMNS = ("timestamp", *_GPU_KEY, *_VALUES, *_LABELS, "mig_profile")
 _OPTIONAL = {
     "pod": pl.Utf8, "namespace": pl.Utf8, "sm_active": pl.Float64, "mig_instance": pl.Utf8,
     "job_id": pl.Utf8, "user": pl.Utf8, "model": pl.Utf8, "power_w": pl.Float64,
-    "mig_profile": pl.Utf8,
+    "mig_profile": pl.Utf8, "temp_c": pl.Float64,
 }  # fmt: skip
 
 
@@ -547,14 +547,17 @@ def _source(telemetry: Any, start: Any, end: Any) -> pl.DataFrame | pl.LazyFrame
 
 
 def _open(path: str | Path) -> pl.DataFrame | pl.LazyFrame:
-    """A path: Parquet (file, folder or glob) stays lazy; a text log is read now."""
+    """A path: Parquet (file, folder or glob) stays lazy; text logs are read now, checked whole."""
+    import glob
+
     from aiops_lab.datasets import resolve_path
     from aiops_lab.gpu.sources import read_telemetry
 
-    text = str(path)
-    if any(ch in text for ch in "*?[") and not Path(text).expanduser().exists():
-        return read_telemetry(text, lazy=True)
     p = resolve_path(path)
+    text = str(p)
+    if glob.has_magic(text) and not p.exists():
+        parquet = all(Path(f).suffix.lower() in (".parquet", ".pq") for f in glob.glob(text))
+        return read_telemetry(text, lazy=True) if parquet else read_telemetry(text)
     if p.is_dir() or p.suffix.lower() in (".parquet", ".pq"):
         return read_telemetry(p, lazy=True)
     return read_telemetry(p)

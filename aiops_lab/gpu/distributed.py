@@ -239,14 +239,15 @@ def review_dask(
     return account.result(jobs, started, info, params)
 
 
-def dask_telemetry(source: Any, client: Any = None) -> tuple[Any, bool]:
+def dask_telemetry(source: Any, client: Any = None, *, kind: str = "auto") -> tuple[Any, bool]:
     """``source`` as a Dask DataFrame for :func:`review_dask`, and whether the workers read it.
 
     Parquet telemetry (a file, a folder of files or a glob, or ``"bundled:..."``) is
     read lazily by the workers. A text log (nvidia-smi CSV, dcgm-exporter scrape) is
     parsed as a whole, so it is read here with :func:`aiops_lab.gpu.read_telemetry`
     and split into one partition per worker thread of ``client`` (2 without one): it
-    must fit in this process's memory. Returns ``(frame, read_on_workers)``.
+    must fit in this process's memory; ``kind`` is its kind (default: sniffed; see
+    :func:`~aiops_lab.gpu.read_telemetry`). Returns ``(frame, read_on_workers)``.
     """
     import glob
     from pathlib import Path
@@ -266,6 +267,6 @@ def dask_telemetry(source: Any, client: Any = None) -> tuple[Any, bool]:
     )
     if path.is_dir() or parquet:
         return dask_frame(source, name="telemetry"), True
-    frame = read_telemetry(path)
+    frame = read_telemetry(path, kind=kind)
     threads = sum(client.nthreads().values()) if client is not None else 2
     return dd.from_pandas(frame.to_pandas(), npartitions=max(1, threads), sort=False), False

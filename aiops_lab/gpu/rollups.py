@@ -123,6 +123,7 @@ def _per_gpu(runs: pl.DataFrame, gpus: pl.DataFrame) -> pl.DataFrame:
         pl.when(pl.col("_power_n").sum() > 0)
         .then(pl.col("_power_sum").sum() / pl.col("_power_n").sum())
         .alias("mean_power_w"),
+        pl.col("_temp_peak").max().alias("max_temp_c"),
         (pl.col("_sm_n").sum() > 0).alias("_has_sm"),
     )  # fmt: skip
     keys = gpus.select(
@@ -147,6 +148,7 @@ def _per_gpu(runs: pl.DataFrame, gpus: pl.DataFrame) -> pl.DataFrame:
     )
     return out.select(
         "gpu_key", "host", "gpu", "model", "mig_instance", "mig_profile", "mem_total_mib", "mean_power_w",
+        "max_temp_c",
         *base.columns[1:], "median_interval_s", "longest_idle_h", "p50_util_pct", "p95_util_pct",
         "efficiency_source", "busy_but_idle", "peak_mem_share",
     )  # fmt: skip
