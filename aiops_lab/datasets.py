@@ -50,19 +50,19 @@ _DESCRIPTIONS: dict[str, str] = {
         "GPU cluster (synthetic), 32 GPUs on 4 hosts, one week from 2026-10-05: "
         "dcgm-exporter Prometheus scrapes every 10 min, with Slurm job labels."
     ),
-    "gpu/nvidia_smi_gpu-node-01.csv.gz": (
+    "gpu/nvidia-smi/gpu-node-01.csv.gz": (
         "GPU cluster (synthetic): nvidia-smi CSV log of gpu-node-01 (8 A100), a sample "
         "per GPU every 2 min."
     ),
-    "gpu/nvidia_smi_gpu-node-02.csv.gz": (
+    "gpu/nvidia-smi/gpu-node-02.csv.gz": (
         "GPU cluster (synthetic): nvidia-smi CSV log of gpu-node-02 (8 A100), with a "
         "logging gap and a repeated header after the restart."
     ),
-    "gpu/nvidia_smi_gpu-node-03.csv.gz": (
+    "gpu/nvidia-smi/gpu-node-03.csv.gz": (
         "GPU cluster (synthetic): nvidia-smi CSV log of gpu-node-03 (8 H100), a sample "
         "per GPU every 2 min."
     ),
-    "gpu/nvidia_smi_gpu-node-04.csv.gz": (
+    "gpu/nvidia-smi/gpu-node-04.csv.gz": (
         "GPU cluster (synthetic): nvidia-smi CSV log of gpu-node-04 (8 H100), a sample "
         "per GPU every 2 min."
     ),
@@ -90,10 +90,10 @@ _DESCRIPTIONS: dict[str, str] = {
 #: name -> "module:function" that parses a file which is not Parquet
 _READERS: dict[str, str] = {
     "gpu/dcgm.prom.gz": "aiops_lab.gpu:read_telemetry",
-    "gpu/nvidia_smi_gpu-node-01.csv.gz": "aiops_lab.gpu:read_telemetry",
-    "gpu/nvidia_smi_gpu-node-02.csv.gz": "aiops_lab.gpu:read_telemetry",
-    "gpu/nvidia_smi_gpu-node-03.csv.gz": "aiops_lab.gpu:read_telemetry",
-    "gpu/nvidia_smi_gpu-node-04.csv.gz": "aiops_lab.gpu:read_telemetry",
+    "gpu/nvidia-smi/gpu-node-01.csv.gz": "aiops_lab.gpu:read_telemetry",
+    "gpu/nvidia-smi/gpu-node-02.csv.gz": "aiops_lab.gpu:read_telemetry",
+    "gpu/nvidia-smi/gpu-node-03.csv.gz": "aiops_lab.gpu:read_telemetry",
+    "gpu/nvidia-smi/gpu-node-04.csv.gz": "aiops_lab.gpu:read_telemetry",
     "gpu/sacct.txt": "aiops_lab.gpu:read_sacct",
     "gpu/prices.csv": "aiops_lab.gpu:load_prices",
     "finops/ai_spend_focus.csv.gz": "aiops_lab.finops:read_focus",

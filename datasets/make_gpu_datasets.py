@@ -3,7 +3,7 @@
 Run ``python datasets/make_gpu_datasets.py`` from the repository root. The output is
 deterministic (NumPy ``default_rng(20261128)``, gzip with ``mtime=0``):
 
-* ``nvidia_smi_<host>.csv.gz``: ``nvidia-smi --query-gpu=... --format=csv -l 120``, one file per host.
+* ``nvidia-smi/<host>.csv.gz``: ``nvidia-smi --query-gpu=... --format=csv -l 120``, one file per host.
 * ``dcgm.prom.gz``: dcgm-exporter Prometheus text scrapes of all hosts, every 10 minutes.
 * ``sacct.txt``: ``sacct --parsable2`` accounting of the Slurm jobs, with their steps.
 * ``prices.csv``: illustrative on-demand prices per GPU model.
@@ -401,7 +401,7 @@ def _sacct(jobs: pl.DataFrame) -> str:
 def render(data: dict[str, object]) -> dict[str, str]:
     """The text of every file in ``datasets/gpu/``, by file name (``.gz`` ones before compression)."""
     frames = {name: v for name, v in data.items() if isinstance(v, pl.DataFrame)}
-    out = {f"nvidia_smi_{host}.csv.gz": _nvidia_smi(frames["truth"], host) for host in HOSTS}
+    out = {f"nvidia-smi/{host}.csv.gz": _nvidia_smi(frames["truth"], host) for host in HOSTS}
     out["dcgm.prom.gz"] = _dcgm(frames["truth"])
     out["sacct.txt"] = _sacct(frames["jobs"])
     out["prices.csv"] = frames["prices"].write_csv(float_precision=2)
@@ -413,6 +413,7 @@ def main() -> None:
     OUT_DIR.mkdir(exist_ok=True)
     for name, text in render(generate()).items():
         target = OUT_DIR / name
+        target.parent.mkdir(exist_ok=True)
         if name.endswith(".gz"):
             with gzip.GzipFile(target, "wb", mtime=0) as fh:  # mtime=0: the same bytes every run
                 fh.write(text.encode())

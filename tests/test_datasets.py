@@ -140,8 +140,8 @@ DATA = Path(__file__).resolve().parents[1] / "datasets"
 def data_files(folder: str) -> set[str]:
     """The data files of a datasets/ subfolder, found on disk (no README, no generator)."""
     return {
-        f"{folder}/{f.name}"
-        for f in (DATA / folder).iterdir()
+        f"{folder}/{f.relative_to(DATA / folder).as_posix()}"
+        for f in (DATA / folder).rglob("*")
         if f.is_file() and f.suffix not in (".md", ".py")
     }
 

@@ -95,7 +95,8 @@ def job_samples(truth: pl.DataFrame, job_id: int) -> pl.DataFrame:
 
 
 def test_regenerating_gives_the_committed_files(rendered: dict[str, str]) -> None:
-    assert sorted(p.name for p in GPU_DIR.iterdir()) == sorted(rendered)
+    files = [p for p in GPU_DIR.rglob("*") if p.is_file()]
+    assert sorted(p.relative_to(GPU_DIR).as_posix() for p in files) == sorted(rendered)
     for name, text in rendered.items():
         assert committed_text(name) == text, (
             f"{name} differs: run python datasets/make_gpu_datasets.py"
@@ -108,7 +109,7 @@ def test_generate_is_deterministic(script: ModuleType, truth: pl.DataFrame) -> N
 
 
 def test_folder_is_under_8_mb() -> None:
-    assert sum(p.stat().st_size for p in GPU_DIR.iterdir()) < 8_000_000
+    assert sum(p.stat().st_size for p in GPU_DIR.rglob("*") if p.is_file()) < 8_000_000
 
 
 # --- the ground truth ---------------------------------------------------------------------------
@@ -254,13 +255,13 @@ def test_e_long_waits_while_the_other_partition_idles(
 
 
 def test_nvidia_smi_files(rendered: dict[str, str], truth: pl.DataFrame) -> None:
-    header = rendered["nvidia_smi_gpu-node-01.csv.gz"].split("\n", 1)[0]
+    header = rendered["nvidia-smi/gpu-node-01.csv.gz"].split("\n", 1)[0]
     assert header == (
         "timestamp, index, uuid, name, utilization.gpu [%], memory.used [MiB], "
         "memory.total [MiB], power.draw [W], temperature.gpu"
     )
     for host in HOSTS:
-        text = rendered[f"nvidia_smi_{host}.csv.gz"]
+        text = rendered[f"nvidia-smi/{host}.csv.gz"]
         lines = text.splitlines()
         assert lines.count(header) == (2 if host == GAP[0] else 1)  # the logger restarted
         body = "\n".join(line for line in lines if line != header)
@@ -273,7 +274,7 @@ def test_nvidia_smi_files(rendered: dict[str, str], truth: pl.DataFrame) -> None
         assert (util == expected["util_pct"]).all()
         assert (mem == expected["mem_used_mib"]).all()
         assert np.allclose(watts.to_numpy(), expected["power_w"].to_numpy())
-    first = rendered["nvidia_smi_gpu-node-01.csv.gz"].splitlines()[1]
+    first = rendered["nvidia-smi/gpu-node-01.csv.gz"].splitlines()[1]
     assert first.startswith("2026/10/05 00:00:00.000, 0, GPU-")
     assert ", NVIDIA A100-SXM4-80GB, " in first
     assert ", 81920 MiB, " in first

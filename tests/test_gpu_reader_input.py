@@ -282,15 +282,15 @@ def test_telemetry_files_with_one_name_in_two_folders_raise(tmp_path):
 
 
 def test_review_reads_a_bundled_glob():
-    result = gpu.review("bundled:gpu/nvidia_smi_gpu-node-0*.csv.gz", prices={"A100": 1.0})
+    result = gpu.review("bundled:gpu/nvidia-smi/*.csv.gz", prices={"A100": 1.0})
     assert result.per_gpu.select("host").n_unique() == 4
     assert result.summary["n_gpus"] == 32  # 4 hosts x 8 GPUs
 
 
 def test_telemetry_glob_of_the_bundled_smi_logs():
-    paths = sorted((ROOT / "datasets" / "gpu").glob("nvidia_smi_gpu-node-0*.csv.gz"))
+    paths = sorted((ROOT / "datasets" / "gpu").glob("nvidia-smi/*.csv.gz"))
     assert len(paths) == 4
-    frame = read_telemetry(str(ROOT / "datasets" / "gpu" / "nvidia_smi_gpu-node-0*.csv.gz"))
+    frame = read_telemetry(str(ROOT / "datasets" / "gpu" / "nvidia-smi" / "*.csv.gz"))
     assert frame["host"].n_unique() == 4
     assert frame.height == sum(read_nvidia_smi(p).height for p in paths)
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from aiops_lab.gpu.analysis import load_prices, review
+    from aiops_lab.gpu.attribution import attribute_jobs
     from aiops_lab.gpu.billing import prices_from_focus
     from aiops_lab.gpu.live import GpuStatus, Sampler, gpu_status, sample
     from aiops_lab.gpu.result import GpuReview
@@ -35,6 +36,7 @@ __all__ = [
     "GpuReview",
     "GpuStatus",
     "Sampler",
+    "attribute_jobs",
     "gpu_status",
     "load_prices",
     "prices_from_focus",
@@ -49,6 +51,7 @@ __all__ = [
 
 _WHERE = {
     "review": "aiops_lab.gpu.analysis",
+    "attribute_jobs": "aiops_lab.gpu.attribution",
     "load_prices": "aiops_lab.gpu.analysis",
     "prices_from_focus": "aiops_lab.gpu.billing",
     "GpuReview": "aiops_lab.gpu.result",

@@ -824,7 +824,19 @@ class _Accountant:
         if self.cell_sums:
             self.samples = [_cells_frame(keys.select(_GPU_KEY), pl.concat(self.cell_sums))]
 
-    def result(self, jobs: Any, started: float, info: Any, params: dict[str, Any]) -> GpuReview:
+    def result(
+        self,
+        jobs: Any,
+        started: float,
+        info: Any,
+        params: dict[str, Any],
+        *,
+        labelled: bool | None = None,
+    ) -> GpuReview:
+        """The review, from every piece's runs. ``labelled``: whether the telemetry named
+        jobs before any were put down from Slurm's node lists (None: whether the runs do);
+        without, a job the telemetry does not show has unknown usage, not a wasted
+        allocation."""
         if not self.runs:
             raise EmptyInputError("The telemetry has no samples with a timestamp.")
         runs = pl.concat(self.runs, how="vertical_relaxed")
@@ -841,7 +853,9 @@ class _Accountant:
         )
         by["job_id"] = by["job_id"].join(job_users, on="job_id", how="left", maintain_order="left")
         by["pod"] = _rollup(runs.filter(pl.col("pod").is_not_null()), ["namespace", "pod"])
-        jobs_frame = _jobs(jobs, by["job_id"], self.prices)
+        if labelled is None:
+            labelled = runs["job_id"].null_count() < runs.height
+        jobs_frame = _jobs(jobs, by["job_id"], self.prices, labelled=labelled)
         period = (min(p[0] for p in self.period), max(p[1] for p in self.period))
         params = {**params, "backend": info.name, "start": period[0], "end": period[1]}
         if isinstance(self.samples[0], pl.DataFrame):

@@ -33,6 +33,7 @@ from aiops_lab.gpu.accounting import (
     _Restart,
     chunk_query,
 )
+from aiops_lab.gpu.attribution import attribute_jobs
 from aiops_lab.gpu.counting import StatsCounter, whole_percent
 from aiops_lab.gpu.result import GpuReview
 from aiops_lab.gpu.rollups import MEMORY_TIERS, NO_JOB
@@ -124,7 +125,13 @@ def review(
         the workers and merged exactly (:func:`aiops_lab.gpu.distributed.review_dask`).
     jobs : polars DataFrame or path, optional
         Slurm jobs (:func:`aiops_lab.gpu.read_sacct`) for queue waits and allocated
-        GPU-hours.
+        GPU-hours. Samples without a job id (nvidia-smi logs, say) in a DataFrame are
+        put down to the job that held their whole host at the time, from the jobs' node
+        lists (:func:`aiops_lab.gpu.attribution.attribute_jobs`; Slurm does not record
+        which GPUs of a node a job had, so a job on part of a node is not seen). When the
+        telemetry names no jobs, a job it does not show has unknown usage and waste
+        (null), not a wasted allocation. A lazy input is taken as it is: apply
+        ``attribute_jobs`` first to a frame that needs it.
     prices : None, path, DataFrame or dict
         GPU hourly prices (default: the bundled illustrative table).
     idle_threshold : float
@@ -184,6 +191,11 @@ def review(
     xp, info = get_namespace(backend)
     frame = _source(telemetry, start, end)
     jobs = _read_jobs(jobs)
+    labelled = None  # whether the telemetry names jobs (known here for a frame in memory)
+    if jobs is not None and isinstance(frame, pl.DataFrame):
+        labelled = frame["job_id"].null_count() < frame.height
+        # samples without a job id: the job that held their whole host then, if any
+        frame = attribute_jobs(frame, jobs)
     if jobs is not None:  # attribute samples to users through their Slurm job
         owners = jobs.select("job_id", pl.col("user").alias("_job_user")).unique(
             "job_id", keep="first", maintain_order=True
@@ -239,7 +251,7 @@ def review(
                 account.add(frame.filter(_batch_filter(batch)), condense=True)
         else:
             account.add(frame, condense=False)
-    return account.result(jobs, started, info, {"idle_threshold": idle_threshold, "alert_idle_share": alert_idle_share, "alert_idle_cost": alert_idle_cost})  # fmt: skip
+    return account.result(jobs, started, info, {"idle_threshold": idle_threshold, "alert_idle_share": alert_idle_share, "alert_idle_cost": alert_idle_cost}, labelled=labelled)  # fmt: skip
 
 
 def _stream(

@@ -85,7 +85,9 @@ class GpuReview(Result):
         ``gpu_hours_alloc`` is what the scheduler held for the jobs (GPUs x elapsed),
         ``active_gpu_hours`` the non-idle time the telemetry saw on those jobs' GPUs,
         ``wasted_gpu_hours`` the difference and ``waste_share`` its share of the
-        allocation; queue waits are the jobs' ``start - submit`` (jobs that started).
+        allocation (of the jobs whose usage is known: ``jobs_usage_unknown`` counts the
+        others, when the telemetry names no jobs and a job held only part of a node);
+        queue waits are the jobs' ``start - submit`` (jobs that started).
         """
         return self._waste_by("partition")
 
@@ -106,14 +108,20 @@ class GpuReview(Result):
                 pl.col("gpu_hours_alloc").sum(),
                 pl.col("active_gpu_hours").fill_null(0.0).sum(),
                 pl.col("wasted_gpu_hours").sum(),
+                pl.col("gpu_hours_alloc")
+                .filter(pl.col("wasted_gpu_hours").is_not_null())
+                .sum()
+                .alias("_alloc_known"),
+                pl.col("wasted_gpu_hours").is_null().sum().alias("jobs_usage_unknown"),
                 (pl.col("queue_wait_s").median() / 3600).alias("median_queue_wait_h"),
                 (pl.col("queue_wait_s").quantile(0.95, "linear") / 3600).alias("p95_queue_wait_h"),
             )
             .with_columns(
-                pl.when(pl.col("gpu_hours_alloc") > 0)
-                .then(pl.col("wasted_gpu_hours") / pl.col("gpu_hours_alloc"))
+                pl.when(pl.col("_alloc_known") > 0)
+                .then(pl.col("wasted_gpu_hours") / pl.col("_alloc_known"))
                 .alias("waste_share")
             )
+            .drop("_alloc_known")
             .sort("wasted_gpu_hours", descending=True, nulls_last=True)
         )
 
@@ -194,6 +202,15 @@ class GpuReview(Result):
                 rows.append({"kind": "right-size", "target": f"job {r['job_id']} ({r.get('user')})", "saving_usd": None if r.get("rightsized_cost") is None else (r["total_cost"] or 0.0) - r["rightsized_cost"],
                              "evidence": f"peak memory {r['peak_mem_mib'] / 1024:.1f} GiB per GPU",
                              "action": f"run it on a {r['fits_in']} instead of a full GPU"})  # fmt: skip
+        if "wasted_gpu_hours" in jobs.columns:
+            unknown = jobs.filter(
+                pl.col("wasted_gpu_hours").is_null() & (pl.col("gpus").fill_null(0) > 0)
+            )
+            if unknown.height:
+                held = float(unknown["gpu_hours_alloc"].sum())
+                rows.append({"kind": "job usage unknown", "target": f"{unknown.height} jobs", "saving_usd": None,
+                             "evidence": f"the telemetry names no jobs, and these held {held:,.0f} GPU-hours on part of a node (Slurm does not record which GPUs)",
+                             "action": "label the samples with their job (dcgm-exporter's HPC job mapping, or a job_id column) to see their usage"})  # fmt: skip
         if "queue_wait_s" in jobs.columns:
             waited = jobs.filter(pl.col("queue_wait_s") > LONG_WAIT_S)
             if waited.height and self._idle_share() > 0.2:

@@ -161,8 +161,13 @@ def _tier_price(key: str, prices: pl.DataFrame) -> float | None:
     return None
 
 
-def _jobs(jobs: Any, usage: pl.DataFrame, prices: pl.DataFrame) -> pl.DataFrame:
+def _jobs(
+    jobs: Any, usage: pl.DataFrame, prices: pl.DataFrame, *, labelled: bool = True
+) -> pl.DataFrame:
     """Per-job table: telemetry usage, joined with Slurm accounting when given.
+
+    A job the telemetry does not show wasted its whole allocation when the telemetry
+    names jobs (``labelled``); otherwise its usage, and so its waste, is unknown (null).
 
     ``fits_in`` names the smallest home for the job's peak memory (with 20 % headroom)
     and ``rightsized_cost`` what its GPU-hours would cost there, when the price table
@@ -201,8 +206,12 @@ def _jobs(jobs: Any, usage: pl.DataFrame, prices: pl.DataFrame) -> pl.DataFrame:
         out.with_columns(
             pl.coalesce("user", "job_user").alias("user"),
             # telemetry intervals can overrun a job's end by a sample: never negative waste
-            (pl.col("gpu_hours_alloc") - pl.col("active_gpu_hours").fill_null(0.0))
-            .clip(lower_bound=0.0)
+            pl.when(pl.lit(labelled) | pl.col("gpu_hours").is_not_null())
+            .then(
+                (pl.col("gpu_hours_alloc") - pl.col("active_gpu_hours").fill_null(0.0)).clip(
+                    lower_bound=0.0
+                )
+            )
             .alias("wasted_gpu_hours"),
         )
         .drop("job_user")

@@ -494,7 +494,7 @@ def read_telemetry(
     Examples
     --------
     >>> frame = read_telemetry("telemetry/")  # a folder of Parquet files  # doctest: +SKIP
-    >>> frame = read_telemetry("logs/nvidia_smi_*.csv.gz")  # one host per file  # doctest: +SKIP
+    >>> frame = read_telemetry("logs/*.csv.gz")  # one host per file, named by host  # doctest: +SKIP
     """
     if kind not in _KINDS:
         raise ParameterError("kind", f"one of {', '.join(_KINDS)}", kind)
