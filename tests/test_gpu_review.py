@@ -149,3 +149,31 @@ def test_per_gpu_peak_temperature(streaming):
     r = review(source, prices={"A100": 3.0}, streaming=streaming, batch_rows=40)
     g = r.per_gpu.sort("gpu")
     assert g["max_temp_c"].to_list() == [70.0, None]  # GPU 1 read no temperature
+
+
+def test_efficiency_source_says_which_reading_each_row_used():
+    frame = _telemetry()  # GPU 0: 60 samples with SM activity, GPU 1: 50
+    sm = [0.5 if i < 30 else None for i in range(60)] + [None] * 50
+    frame = frame.with_columns(pl.Series("sm_active", sm, dtype=pl.Float64))
+    r = review(frame, prices={"A100": 3.0})
+    g = r.per_gpu.sort("gpu")
+    assert g["efficiency_source"].to_list() == ["mixed", "util_pct"]
+    assert r.per_host["efficiency_source"].to_list() == ["mixed"]
+    # GPU 0's efficiency: SM activity (50 %) for its busy half, utilization (1 %) after
+    assert g["efficiency_pct"][0] == pytest.approx((30 * 50.0 + 30 * 1.0) / 60)
+    job = r.per_job.filter(pl.col("job_id") == "7")
+    assert job["efficiency_source"].to_list() == ["sm_active"]  # its samples all read SM
+
+
+def test_a_busy_but_idle_pod_is_flagged_and_advised():
+    frame = _telemetry().with_columns(
+        pl.when(pl.col("job_id") == "7").then(pl.lit("spin-0")).otherwise(None).alias("pod"),
+        pl.when(pl.col("job_id") == "7").then(pl.lit("serving")).otherwise(None).alias("namespace"),
+    )
+    r = review(frame, prices={"A100": 3.0})
+    pod = r.per_pod.row(0, named=True)
+    # 30 samples at 90 % utilization, SM active 0.05
+    assert (pod["namespace"], pod["pod"], pod["busy_but_idle"]) == ("serving", "spin-0", True)
+    advice = r.recommendations.filter(pl.col("target") == "pod serving/spin-0")
+    assert advice["kind"].to_list() == ["busy but idle"]
+    assert advice["saving_usd"][0] == pytest.approx(3.0 * 0.5)

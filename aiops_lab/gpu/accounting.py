@@ -26,7 +26,7 @@ from aiops_lab.gpu import kernels as K
 from aiops_lab.gpu.cells import _CELL_US, _GPU_KEY, _cells, _cells_frame, _coded_cell_sums
 from aiops_lab.gpu.counting import StatsCounter, whole_percent
 from aiops_lab.gpu.result import GpuReview
-from aiops_lab.gpu.rollups import NO_JOB, _jobs, _per_gpu, _rollup, _slice_prices
+from aiops_lab.gpu.rollups import NO_JOB, _jobs, _per_gpu, _rollup, _slice_prices, busy_but_idle
 from aiops_lab.gpu.stretches import _IdleStretches
 
 _LABELS = ("model", "user", "job_id", "pod", "namespace")
@@ -403,6 +403,7 @@ class _Accountant:
         w_idle = np.where(idle, w_of, 0.0)
         util_w = _zero_nan(util * w_of)
         sums = {"_w": total(w_of), "_w_idle": total(w_idle), "_util_w": total(util_w)}
+        sums["_n"] = total(None)  # samples: with _sm_n, which efficiency each run used
         for name, col in (("_sm", "sm_active"), ("_power", "power_w")):
             if col not in values:
                 sums[f"{name}_sum"] = np.zeros(n_runs)
@@ -424,6 +425,7 @@ class _Accountant:
                 "_eff_w": sums["_eff_w"],
                 "_sm_sum": sums["_sm_sum"],
                 "_sm_n": np.rint(sums["_sm_n"]).astype(np.int64),
+                "_n": np.rint(sums["_n"]).astype(np.int64),
                 "_power_sum": sums["_power_sum"],
                 "_power_n": np.rint(sums["_power_n"]).astype(np.int64),
             }
@@ -778,6 +780,7 @@ class _Accountant:
             pl.Series("_eff_w", _zero_nan(np.where(np.isnan(sm), util, sm * 100.0) * weight)),
             pl.lit(0.0).alias("_sm_sum"),
             pl.lit(0, dtype=pl.Int64).alias("_sm_n"),
+            pl.lit(0, dtype=pl.Int64).alias("_n"),  # counted in their chunk
             pl.lit(0.0).alias("_power_sum"),
             pl.lit(0, dtype=pl.Int64).alias("_power_n"),
             pl.lit(None, dtype=pl.Float64).alias("_mem_peak"),
@@ -853,6 +856,7 @@ class _Accountant:
         )
         by["job_id"] = by["job_id"].join(job_users, on="job_id", how="left", maintain_order="left")
         by["pod"] = _rollup(runs.filter(pl.col("pod").is_not_null()), ["namespace", "pod"])
+        by["pod"] = by["pod"].with_columns(busy_but_idle())
         if labelled is None:
             labelled = runs["job_id"].null_count() < runs.height
         jobs_frame = _jobs(jobs, by["job_id"], self.prices, labelled=labelled)

@@ -113,7 +113,10 @@ def review(
 
     Each sample stands for the time until the same GPU's next sample, capped at twice
     that GPU's median interval (a gap in the log is not idle time); a GPU's last sample
-    counts its median interval. A sample is idle when ``util_pct < idle_threshold``.
+    counts its median interval (a GPU with a single sample has no interval: 0 hours). A
+    sample is idle when ``util_pct < idle_threshold`` or it has no utilization reading
+    (nvidia-smi's ``[N/A]``, as for a GPU in MIG mode, whose instances dcgm-exporter
+    reads).
 
     Parameters
     ----------

@@ -33,8 +33,10 @@ class GpuReview(Result):
     per_gpu, per_host, per_user, per_job, per_pod : polars.DataFrame
         GPU-hours (total, active, idle), utilization, efficiency, peak memory and cost
         per GPU / host / user / job / Kubernetes pod. GPU time outside any job is booked
-        to the user "(no job)". ``per_gpu.efficiency_source`` says whether the
-        efficiency used SM activity (``sm_active``) or utilization (``util_pct``). A
+        to the user "(no job)". ``efficiency_source`` says whether the efficiency
+        used SM activity (``sm_active``), utilization (``util_pct``, no SM readings) or
+        each where read (``mixed``); ``busy_but_idle`` (per GPU, job and pod) flags a
+        mean utilization of 50 % or more with a mean SM activity under 0.2. A
         MIG instance is a row of ``per_gpu`` of its own (``mig_profile``): its hours are
         its own, its price its profile's (see :func:`~aiops_lab.gpu.review`).
     unpriced : polars.DataFrame
@@ -196,6 +198,10 @@ class GpuReview(Result):
                 rows.append({"kind": "busy but idle", "target": f"job {r['job_id']} ({r.get('user')})", "saving_usd": r["total_cost"],
                              "evidence": f"utilization {r['mean_util_pct']:.0f}% but SM active {r['mean_sm_active']:.2f}",
                              "action": "profile it: the GPU is held by polling or waiting, not computing"})  # fmt: skip
+        for r in self.per_pod.filter(pl.col("busy_but_idle")).iter_rows(named=True):
+            rows.append({"kind": "busy but idle", "target": f"pod {r['namespace']}/{r['pod']}", "saving_usd": r["total_cost"],
+                         "evidence": f"utilization {r['mean_util_pct']:.0f}% but SM active {r['mean_sm_active']:.2f}",
+                         "action": "profile it: the GPU is held by polling or waiting, not computing"})  # fmt: skip
         if "fits_in" in jobs.columns:
             oversized = jobs.filter(pl.col("fits_in").is_not_null() & (pl.col("gpu_hours") > 1.0))
             for r in oversized.sort("total_cost", descending=True).head(10).iter_rows(named=True):

@@ -86,6 +86,28 @@ def _slice_prices(
     return out
 
 
+def _efficiency_source() -> pl.Expr:
+    """Which reading the efficiency used: SM activity, utilization, or each in part."""
+    sm, n = pl.col("_sm_n").sum(), pl.col("_n").sum()
+    return (
+        pl.when(sm == 0)
+        .then(pl.lit("util_pct"))
+        .when(sm >= n)
+        .then(pl.lit("sm_active"))
+        .otherwise(pl.lit("mixed"))
+        .alias("efficiency_source")
+    )
+
+
+def busy_but_idle() -> pl.Expr:
+    """High utilization with low SM activity: a GPU held, not computing (mean over the rows)."""
+    return (
+        ((pl.col("mean_util_pct") >= _BUSY_UTIL) & (pl.col("mean_sm_active") < _IDLE_SM))
+        .fill_null(False)
+        .alias("busy_but_idle")
+    )
+
+
 def _hours(expr: pl.Expr) -> pl.Expr:
     return expr.sum() / 3600.0
 
@@ -102,6 +124,7 @@ def _rollup(runs: pl.DataFrame, by: list[str]) -> pl.DataFrame:
             _hours(pl.col("_w_idle")).alias("idle_gpu_hours"),
             (pl.col("_util_w").sum() / w).alias("mean_util_pct"),
             (pl.col("_eff_w").sum() / w).alias("efficiency_pct"),
+            _efficiency_source(),
             pl.when(pl.col("_sm_n").sum() > 0)
             .then(pl.col("_sm_sum").sum() / pl.col("_sm_n").sum())
             .alias("mean_sm_active"),
@@ -124,7 +147,6 @@ def _per_gpu(runs: pl.DataFrame, gpus: pl.DataFrame) -> pl.DataFrame:
         .then(pl.col("_power_sum").sum() / pl.col("_power_n").sum())
         .alias("mean_power_w"),
         pl.col("_temp_peak").max().alias("max_temp_c"),
-        (pl.col("_sm_n").sum() > 0).alias("_has_sm"),
     )  # fmt: skip
     keys = gpus.select(
         "_g",
@@ -137,20 +159,14 @@ def _per_gpu(runs: pl.DataFrame, gpus: pl.DataFrame) -> pl.DataFrame:
     )  # fmt: skip
     frame = keys.join(ident, on="_g").join(base, on="_g").sort("_g")
     out = frame.with_columns(
-        pl.when(pl.col("_has_sm"))
-        .then(pl.lit("sm_active"))
-        .otherwise(pl.lit("util_pct"))
-        .alias("efficiency_source"),
-        ((pl.col("mean_util_pct") >= _BUSY_UTIL) & (pl.col("mean_sm_active") < _IDLE_SM))
-        .fill_null(False)
-        .alias("busy_but_idle"),
+        busy_but_idle(),
         (pl.col("peak_mem_mib") / pl.col("mem_total_mib")).alias("peak_mem_share"),
     )
     return out.select(
         "gpu_key", "host", "gpu", "model", "mig_instance", "mig_profile", "mem_total_mib", "mean_power_w",
         "max_temp_c",
         *base.columns[1:], "median_interval_s", "longest_idle_h", "p50_util_pct", "p95_util_pct",
-        "efficiency_source", "busy_but_idle", "peak_mem_share",
+        "busy_but_idle", "peak_mem_share",
     )  # fmt: skip
 
 
@@ -173,12 +189,7 @@ def _jobs(
     and ``rightsized_cost`` what its GPU-hours would cost there, when the price table
     has that tier.
     """
-    usage = usage.with_columns(
-        pl.lit(None, dtype=pl.Utf8).alias("fits_in"),
-        ((pl.col("mean_util_pct") >= _BUSY_UTIL) & (pl.col("mean_sm_active") < _IDLE_SM))
-        .fill_null(False)
-        .alias("busy_but_idle"),
-    )
+    usage = usage.with_columns(pl.lit(None, dtype=pl.Utf8).alias("fits_in"), busy_but_idle())
     fits = pl.lit(None, dtype=pl.Utf8)
     tier_cost = pl.lit(None, dtype=pl.Float64)
     for name, mib, key in reversed(MEMORY_TIERS):  # smallest tier wins: built inside out
