@@ -273,17 +273,19 @@ def test_chart_cells_counted_densely_equal_the_hashed_group_by():
     util = rng.uniform(0, 100, n)
     util[rng.random(n) < 0.05] = np.nan
     weight = rng.uniform(1, 60, n)
-    dense = _cell_sums(group, t_us, util, weight).sort("_gi", "_cell", "_band")
+    idle_w = np.where(rng.random(n) < 0.3, weight, 0.0)
+    dense = _cell_sums(group, t_us, util, weight, idle_w).sort("_gi", "_cell", "_band")
     # far-apart times make the dense table too big: the group-by path
     spread = t_us.copy()
     spread[0] += 10**17
-    hashed = _cell_sums(group, spread, util, weight).sort("_gi", "_cell", "_band")
+    hashed = _cell_sums(group, spread, util, weight, idle_w).sort("_gi", "_cell", "_band")
     # by hand with polars on the same rows (the first row moved far away in `spread`)
     want = (
         pl.DataFrame({"g": group, "c": t_us // 600_000_000 * 600_000_000,
                       "b": np.clip(np.floor(np.nan_to_num(util) / 10) * 10, 0, 90),
-                      "num": np.where(np.isnan(util), 0.0, util * weight), "w": weight})
-        .group_by("g", "c", "b").agg(pl.col("num").sum(), pl.col("w").sum())
+                      "num": np.where(np.isnan(util), 0.0, util * weight), "w": weight,
+                      "idle": idle_w})
+        .group_by("g", "c", "b").agg(pl.col("num", "w", "idle").sum())
         .sort("g", "c", "b")
     )  # fmt: skip
     assert dense["_gi"].to_list() == want["g"].to_list()
@@ -291,7 +293,9 @@ def test_chart_cells_counted_densely_equal_the_hashed_group_by():
     assert dense["_band"].to_list() == want["b"].to_list()
     np.testing.assert_allclose(dense["_num"], want["num"], rtol=1e-12)
     np.testing.assert_allclose(dense["_w"], want["w"], rtol=1e-12)
+    np.testing.assert_allclose(dense["_w_idle"], want["idle"], rtol=1e-12)
     assert hashed["_w"].sum() == pytest.approx(weight.sum())
+    assert hashed["_w_idle"].sum() == pytest.approx(idle_w.sum())
     assert hashed.height in (dense.height, dense.height + 1)
 
 
@@ -307,17 +311,18 @@ def test_cell_sums_of_pieces_merge_densely_as_by_a_group_by(monkeypatch):
             "_band": rng.integers(0, 10, n) * 10.0,
             "_num": rng.uniform(0, 5000, n),
             "_w": rng.uniform(0, 60, n),
+            "_w_idle": rng.uniform(0, 30, n),
         }
     )
     want = (
         sums.group_by("_gi", "_cell", "_band")
-        .agg(pl.col("_num").sum(), pl.col("_w").sum())
+        .agg(pl.col("_num", "_w", "_w_idle").sum())
         .sort("_gi", "_cell", "_band")
     )
     dense = cells._merged(sums)
     for col in ("_gi", "_cell", "_band"):
         assert dense[col].to_list() == want[col].to_list()
-    for col in ("_num", "_w"):
+    for col in ("_num", "_w", "_w_idle"):
         np.testing.assert_allclose(dense[col], want[col], rtol=1e-12)
     monkeypatch.setattr(cells, "_MERGE_SLOTS", 100)  # too many slots: the group-by
     assert cells._merged(sums).equals(want)

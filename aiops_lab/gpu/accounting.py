@@ -311,7 +311,7 @@ class _Accountant:
         self.period.append((stamps.min(), stamps.max()))
         sorted_keys = keys.select(_GPU_KEY)
         if condense:
-            self.samples.append(_cells(sorted_keys, group, t_us, util, weight))
+            self.samples.append(_cells(sorted_keys, group, t_us, util, weight, idle))
         else:
             self.samples.append((frame, order, group, sorted_keys, weight, idle))
 
@@ -446,7 +446,7 @@ class _Accountant:
             ],
             how="horizontal",
         )
-        return runs, util_w
+        return runs, util_w, w_idle
 
     # -- chunks of consecutive samples ---------------------------------------------------
     #: most samples a single read sets aside before it gives up (:class:`_Restart`)
@@ -703,12 +703,12 @@ class _Accountant:
         """
         values = {c: frame[c].to_numpy() for c in _VALUES if c != "util_pct"}
         values["util_pct"] = util
-        runs, util_w = self._run_table(
+        runs, util_w, w_idle = self._run_table(
             frame, values, run_of, w_of, n_runs, first_rows, run_group, idle=idle
         )
         self.runs.append(runs if kept_runs is None else runs.filter(pl.Series(kept_runs)))
         self.cell_sums.append(
-            _coded_cell_sums(ids, frame["_cell_band"].to_numpy(), util_w, w_of, drop=drop)
+            _coded_cell_sums(ids, frame["_cell_band"].to_numpy(), util_w, w_of, w_idle, drop=drop)
         )
 
     def _later(self, fn: Any, *args: Any) -> None:
@@ -789,7 +789,9 @@ class _Accountant:
             pl.Series("_w_active", weight - w_idle),
         )
         self.runs.append(runs.select(self.runs[0].columns) if self.runs else runs)
-        self.cell_sums.append(_coded_cell_sums(g, rec["_cell_band"].to_numpy(), util_w, weight))
+        self.cell_sums.append(
+            _coded_cell_sums(g, rec["_cell_band"].to_numpy(), util_w, weight, w_idle)
+        )
         stretch = rec["_stretch"].to_numpy()
         in_stretch = stretch >= 0
         return stretch[in_stretch], weight[in_stretch]
@@ -962,11 +964,13 @@ def _samples(
     weight: np.ndarray,
     idle: np.ndarray,
 ) -> pl.DataFrame:
-    """Every sample in (GPU, time) order with its seconds (``_w``) and idle flag."""
+    """Every sample in (GPU, time) order with its seconds (``_w``), idle flag and idle
+    seconds (``_w_idle``)."""
     rows = frame.drop(*_GPU_KEY)
     if order is not None:
         rows = rows[order]
     ident = keys[group]
     return pl.concat([ident, rows], how="horizontal").with_columns(
-        pl.Series("_w", weight), pl.Series("_idle", idle)
-    )
+        pl.Series("_w", weight), pl.Series("_idle", idle),
+        pl.Series("_w_idle", np.where(idle, weight, 0.0)),
+    )  # fmt: skip

@@ -1,7 +1,7 @@
 """Chart cells: samples summed per (GPU, 10-minute cell, 10 % utilization band).
 
-The streamed review keeps these instead of every sample: the heat map and the
-utilization distribution come out as from every sample.
+The streamed review keeps these instead of every sample: the heat map, the
+utilization distribution and the idle GPUs over time come out as from every sample.
 """
 
 from __future__ import annotations
@@ -20,17 +20,19 @@ def _cell_sums(
     t_us: np.ndarray,
     util: np.ndarray,
     weight: np.ndarray,
+    idle_w: np.ndarray,
     *,
     drop: np.ndarray | None = None,
 ) -> pl.DataFrame:
     """Samples summed per (GPU number, 10-minute cell, 10 % utilization band).
 
-    Rows may come in any order; rows where ``drop`` is True are left out.
+    ``idle_w`` is each row's seconds when idle, else 0. Rows may come in any order;
+    rows where ``drop`` is True are left out.
     """
     has = ~np.isnan(util)
     band = np.clip(np.floor(np.where(has, util, 0.0) / 10.0), 0.0, 9.0).astype(np.int64)
     num = np.where(has, util * weight, 0.0)
-    return _coded_cell_sums(group, t_us // _CELL_US * 10 + band, num, weight, drop=drop)
+    return _coded_cell_sums(group, t_us // _CELL_US * 10 + band, num, weight, idle_w, drop=drop)
 
 
 def _coded_cell_sums(
@@ -38,13 +40,14 @@ def _coded_cell_sums(
     cell_band: np.ndarray,
     num: np.ndarray,
     weight: np.ndarray,
+    idle_w: np.ndarray,
     *,
     drop: np.ndarray | None = None,
 ) -> pl.DataFrame:
     """:func:`_cell_sums` from each row's ``cell * 10 + band`` and ``util * weight`` (0: none)."""
     if drop is not None and drop.all():
         return pl.DataFrame(
-            schema={"_gi": pl.Int64, "_cell": pl.Int64, "_band": pl.Float64, "_num": pl.Float64, "_w": pl.Float64}
+            schema={"_gi": pl.Int64, "_cell": pl.Int64, "_band": pl.Float64, "_num": pl.Float64, "_w": pl.Float64, "_w_idle": pl.Float64}
         )  # fmt: skip
     first, last = int(cell_band.min()) // 10, int(cell_band.max()) // 10
     n_gpus, n_cells = int(group.max()) + 1, last - first + 1
@@ -63,6 +66,7 @@ def _coded_cell_sums(
                 "_band": band_of * 10.0,
                 "_num": np.bincount(key, weights=num, minlength=size + 1)[used],
                 "_w": w_sum[used],
+                "_w_idle": np.bincount(key, weights=idle_w, minlength=size + 1)[used],
             }
         )
     frame = pl.DataFrame(
@@ -72,11 +76,12 @@ def _coded_cell_sums(
             "_band": (cell_band % 10) * 10.0,
             "_num": num,
             "_w": weight,
+            "_w_idle": idle_w,
         }
     )
     if drop is not None:
         frame = frame.filter(~pl.Series(drop))
-    return frame.group_by("_gi", "_cell", "_band").agg(pl.col("_num").sum(), pl.col("_w").sum())
+    return frame.group_by("_gi", "_cell", "_band").agg(pl.col("_num", "_w", "_w_idle").sum())
 
 
 #: most slots of the dense table that merges cell sums (else a hashed group-by)
@@ -99,7 +104,7 @@ def _merged(sums: pl.DataFrame) -> pl.DataFrame:
     if size > _MERGE_SLOTS:
         return (
             sums.group_by("_gi", "_cell", "_band")
-            .agg(pl.col("_num").sum(), pl.col("_w").sum())
+            .agg(pl.col("_num", "_w", "_w_idle").sum())
             .sort("_gi", "_cell", "_band")
         )
     band = np.rint(sums["_band"].to_numpy() / 10.0).astype(np.int64)
@@ -113,6 +118,7 @@ def _merged(sums: pl.DataFrame) -> pl.DataFrame:
             "_band": band_of * 10.0,
             "_num": np.bincount(key, weights=sums["_num"].to_numpy(), minlength=size)[used],
             "_w": np.bincount(key, weights=sums["_w"].to_numpy(), minlength=size)[used],
+            "_w_idle": np.bincount(key, weights=sums["_w_idle"].to_numpy(), minlength=size)[used],
         }
     )
 
@@ -121,7 +127,8 @@ def _cells_frame(keys: pl.DataFrame, sums: pl.DataFrame) -> pl.DataFrame:
     """Cell sums (of one or more pieces) as the chart samples of the GPUs in ``keys``.
 
     ``util_pct`` is the cell's weighted utilization (readings only), ``_w`` its
-    seconds: the heat map and the distribution come out as from every sample.
+    seconds, ``_w_idle`` those idle: the heat map and the distribution come out as from
+    every sample.
     """
     cells = _merged(sums)
     ident = keys.with_row_index("_gi").with_columns(pl.col("_gi").cast(pl.Int64))
@@ -143,12 +150,18 @@ def _cells_frame(keys: pl.DataFrame, sums: pl.DataFrame) -> pl.DataFrame:
             )
             .alias("util_pct"),
             "_w",
+            "_w_idle",
         )
     )
 
 
 def _cells(
-    keys: pl.DataFrame, group: np.ndarray, t_us: np.ndarray, util: np.ndarray, weight: np.ndarray
+    keys: pl.DataFrame,
+    group: np.ndarray,
+    t_us: np.ndarray,
+    util: np.ndarray,
+    weight: np.ndarray,
+    idle: np.ndarray,
 ) -> pl.DataFrame:
     """Samples condensed to (GPU, 10-minute cell, 10 % utilization band) for the charts."""
-    return _cells_frame(keys, _cell_sums(group, t_us, util, weight))
+    return _cells_frame(keys, _cell_sums(group, t_us, util, weight, np.where(idle, weight, 0.0)))

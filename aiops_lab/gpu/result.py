@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import polars as pl
 
 from aiops_lab.result import Result
@@ -19,6 +20,14 @@ __all__ = ["GpuReview"]
 _NO_PRICE = pl.DataFrame(
     schema={"model": pl.Utf8, "mig_profile": pl.Utf8, "n_gpus": pl.UInt32, "gpu_hours": pl.Float64}
 )
+_KEY = ("host", "gpu", "mig_instance")
+
+
+def _epoch_s(value: Any) -> float:
+    """A datetime (naive: UTC) as seconds since 1970."""
+    return float(pl.Series([value]).cast(pl.Datetime("us", "UTC")).dt.epoch("us")[0]) / 1e6
+
+
 #: a GPU idle more than this share of its hours is a consolidation candidate
 IDLE_GPU_SHARE = 0.6
 #: a queue wait longer than this while GPUs sat idle is worth a look
@@ -61,6 +70,8 @@ class GpuReview(Result):
         self.unpriced = _NO_PRICE if unpriced is None else unpriced
         self.per_user, self.per_job, self.per_pod = per_user, per_job, per_pod
         self._params, self.period, self.backend, self.elapsed_s = params, period, backend, elapsed_s
+        if "queue_wait_s" in per_job.columns:
+            self.per_job = self._idle_while_queued(per_job)
         self._recommendations = self._recommend()
         self._summary = self._make_summary()
 
@@ -137,6 +148,59 @@ class GpuReview(Result):
             if frame is not None:
                 out[name] = frame
         return out
+
+    def idle_gpus(self, start: Any, end: Any, gpu_type: str | None = None) -> float:
+        """The mean number of GPUs idle between ``start`` and ``end`` (of the models whose
+        name holds ``gpu_type``, such as ``"a100"``, when given), from the 10-minute
+        cells of :attr:`samples` (a cell cut by the period counts its share)."""
+        times, cum = self._idle_curve(gpu_type)
+        seconds = (_epoch_s(end) - _epoch_s(start)) if end is not None and start is not None else 0
+        if seconds <= 0 or times.size == 0:
+            return 0.0
+        return (
+            float(np.interp(_epoch_s(end), times, cum) - np.interp(_epoch_s(start), times, cum))
+            / seconds
+        )
+
+    def _idle_curve(self, gpu_type: str | None) -> tuple[np.ndarray, np.ndarray]:
+        """Idle GPU-seconds summed up to every 10-minute boundary (seconds since 1970)."""
+        key = (gpu_type or "").lower()
+        if key not in self._curves:
+            s = self.samples
+            if gpu_type:
+                models = self.per_gpu.select(*_KEY, "model")
+                s = s.join(models, on=list(_KEY), how="left", nulls_equal=True).filter(
+                    pl.col("model").str.to_lowercase().str.contains(key, literal=True)
+                )
+            per_cell = (
+                s.group_by(pl.col("timestamp").dt.truncate("10m").alias("_cell"))
+                .agg(pl.col("_w_idle").sum())
+                .sort("_cell")
+            )
+            if per_cell.height == 0:
+                self._curves[key] = (np.zeros(0), np.zeros(0))
+            else:
+                starts = per_cell["_cell"].dt.epoch("s").to_numpy().astype(np.float64)
+                # every cell's end too, so an empty stretch between cells adds nothing
+                times = np.unique(np.concatenate([starts, starts + 600.0]))
+                idle = np.zeros(times.size)
+                idle[np.searchsorted(times, starts + 600.0)] = per_cell["_w_idle"].to_numpy()
+                self._curves[key] = (times, np.cumsum(idle))
+        return self._curves[key]
+
+    def _idle_while_queued(self, jobs: pl.DataFrame) -> pl.DataFrame:
+        """``jobs`` with the GPUs idle on average while each queued, all and of its type."""
+        self._curves: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        rows = jobs.select("submit", "start", "gpu_type").iter_rows()
+        fleet, same = [], []
+        for submit, start, gpu_type in rows:
+            queued = submit is not None and start is not None and start > submit
+            fleet.append(self.idle_gpus(submit, start) if queued else None)
+            same.append(self.idle_gpus(submit, start, gpu_type) if queued and gpu_type else None)
+        return jobs.with_columns(
+            pl.Series("idle_gpus_while_queued", fleet, dtype=pl.Float64),
+            pl.Series("idle_same_type_gpus_while_queued", same, dtype=pl.Float64),
+        )
 
     def _make_summary(self) -> dict[str, Any]:
         g = self.per_gpu
@@ -217,12 +281,37 @@ class GpuReview(Result):
                 rows.append({"kind": "job usage unknown", "target": f"{unknown.height} jobs", "saving_usd": None,
                              "evidence": f"the telemetry names no jobs, and these held {held:,.0f} GPU-hours on part of a node (Slurm does not record which GPUs)",
                              "action": "label the samples with their job (dcgm-exporter's HPC job mapping, or a job_id column) to see their usage"})  # fmt: skip
-        if "queue_wait_s" in jobs.columns:
-            waited = jobs.filter(pl.col("queue_wait_s") > LONG_WAIT_S)
-            if waited.height and self._idle_share() > 0.2:
-                rows.append({"kind": "queue", "target": f"{waited.height} jobs", "saving_usd": 0.0,
-                             "evidence": f"waited more than {LONG_WAIT_S // 3600} h while {self._idle_share():.0%} of GPU-hours sat idle",
-                             "action": "let partitions borrow idle GPUs (or merge them)"})  # fmt: skip
+        if "idle_gpus_while_queued" in jobs.columns:
+            # long waits while at least as many GPUs as the job asked for sat idle
+            waited = jobs.filter(
+                (pl.col("queue_wait_s") > LONG_WAIT_S)
+                & (pl.col("idle_gpus_while_queued") >= pl.col("gpus"))
+            )
+            same_ok = pl.col("idle_same_type_gpus_while_queued") >= pl.col("gpus")
+            groups = (
+                ("own", waited.filter(same_ok)),
+                ("other", waited.filter(~same_ok)),  # a type asked for, too few of it idle
+                ("any", waited.filter(pl.col("idle_same_type_gpus_while_queued").is_null())),
+            )
+            hours = LONG_WAIT_S // 3600
+            for case, group in groups:
+                if group.height == 0:
+                    continue
+                waits = f"waited more than {hours} h (median {group['queue_wait_s'].median() / 3600:.1f} h)"
+                fleet = group["idle_gpus_while_queued"].mean()
+                same = group["idle_same_type_gpus_while_queued"].mean()
+                evidence = {
+                    "own": f"{waits} while on average {same:.1f} GPUs of the type they asked for sat idle, as many as they asked for or more",
+                    "other": f"{waits} while on average {fleet:.1f} GPUs sat idle, though fewer of the type they asked for ({same:.1f})",
+                    "any": f"{waits} while on average {fleet:.1f} GPUs sat idle, as many as they asked for or more",
+                }[case]
+                action = (
+                    "check what held them back: reservations, limits or fragmentation"
+                    if case == "own"
+                    else "let partitions borrow idle GPUs (or merge them)"
+                )
+                rows.append({"kind": "queue", "target": f"{group.height} job{'s' if group.height != 1 else ''}", "saving_usd": 0.0,
+                             "evidence": evidence, "action": action})  # fmt: skip
         frame = pl.DataFrame(
             rows,
             schema={

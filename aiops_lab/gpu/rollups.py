@@ -209,6 +209,7 @@ def _jobs(
         "submit",
         "start",
         "gpus",
+        "gpu_type",
         "gpu_hours_alloc",
         "queue_wait_s",
     ).rename({"user": "job_user"})
