@@ -219,13 +219,9 @@ def review(
         "The telemetry has no samples" + (" in the requested period" if start or end else "") + "."
     )
     if isinstance(frame, pl.LazyFrame) and streaming is not False:
-        # samples per GPU, samples without a time included (reading the times costs),
-        # and a MIG instance's profile (its price)
-        sizes = (
-            frame.group_by(*_GPU_KEY)
-            .agg(pl.len().alias("n"), pl.col("mig_profile").drop_nulls().first())
-            .collect(engine="streaming")
-        )
+        # samples per GPU, samples without a time included (reading the times costs)
+        sizes = frame.group_by(*_GPU_KEY).agg(pl.len().alias("n")).collect(engine="streaming")
+        sizes = sizes.join(_profiles(frame, sizes), on=list(_GPU_KEY), how="left", nulls_equal=True)
         frame = frame.filter(pl.col("timestamp").is_not_null())
         total = int(sizes["n"].sum()) if sizes.height else 0
         if total == 0:
@@ -255,6 +251,18 @@ def review(
         else:
             account.add(frame, condense=False)
     return account.result(jobs, started, info, {"idle_threshold": idle_threshold, "alert_idle_share": alert_idle_share, "alert_idle_cost": alert_idle_cost}, labelled=labelled)  # fmt: skip
+
+
+def _profiles(frame: pl.LazyFrame, sizes: pl.DataFrame) -> pl.DataFrame:
+    """Each MIG instance's profile (its price), read only when there are MIG instances."""
+    if sizes["mig_instance"].null_count() == sizes.height:
+        return sizes.select(*_GPU_KEY, pl.lit(None, dtype=pl.Utf8).alias("mig_profile")).clear()
+    return (
+        frame.filter(pl.col("mig_instance").is_not_null())
+        .group_by(*_GPU_KEY)
+        .agg(pl.col("mig_profile").drop_nulls().first())
+        .collect(engine="streaming")
+    )
 
 
 def _stream(
