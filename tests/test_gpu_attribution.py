@@ -137,3 +137,14 @@ def test_the_bundled_nvidia_smi_logs_credit_whole_node_jobs():
     assert whole.height >= 20
     assert ((whole["gpu_hours"] - whole["gpu_hours_alloc"]).abs() <= 8 * 2 / 60 + 1e-9).all()
     assert (jobs["gpu_hours"] <= jobs["gpu_hours_alloc"] + 8 * 2 / 60).all()
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_a_lazy_log_is_attributed_as_in_memory(tmp_path, streaming):
+    path = tmp_path / "t.parquet"
+    _telemetry().with_columns(source=pl.lit("nvidia-smi")).write_parquet(path)
+    whole = review(_telemetry(), _jobs(), prices={"A100": 1.0}, backend="numpy")
+    lazy = review(path, _jobs(), prices={"A100": 1.0}, streaming=streaming, batch_rows=80)
+    cols = ["job_id", "gpu_hours", "active_gpu_hours", "wasted_gpu_hours", "user"]
+    assert lazy.per_job.select(cols).sort("job_id").equals(whole.per_job.select(cols).sort("job_id"))
+    assert lazy.per_job.filter(pl.col("job_id") == "A")["gpu_hours"][0] == pytest.approx(40 / 60)

@@ -33,7 +33,7 @@ from aiops_lab.gpu.accounting import (
     _Restart,
     chunk_query,
 )
-from aiops_lab.gpu.attribution import attribute_jobs
+from aiops_lab.gpu.attribution import attribute_jobs, gpus_per_host
 from aiops_lab.gpu.counting import StatsCounter, whole_percent
 from aiops_lab.gpu.result import GpuReview
 from aiops_lab.gpu.rollups import MEMORY_TIERS, NO_JOB
@@ -128,13 +128,13 @@ def review(
         the workers and merged exactly (:func:`aiops_lab.gpu.distributed.review_dask`).
     jobs : polars DataFrame or path, optional
         Slurm jobs (:func:`aiops_lab.gpu.read_sacct`) for queue waits and allocated
-        GPU-hours. Samples without a job id (nvidia-smi logs, say) in a DataFrame are
-        put down to the job that held their whole host at the time, from the jobs' node
-        lists (:func:`aiops_lab.gpu.attribution.attribute_jobs`; Slurm does not record
-        which GPUs of a node a job had, so a job on part of a node is not seen). When the
-        telemetry names no jobs, a job it does not show has unknown usage and waste
-        (null), not a wasted allocation. A lazy input is taken as it is: apply
-        ``attribute_jobs`` first to a frame that needs it.
+        GPU-hours. Telemetry that names no job at all (nvidia-smi logs, say) has its
+        samples put down to the job that held their whole host at the time, from the
+        jobs' node lists (:func:`aiops_lab.gpu.attribute_jobs`; Slurm does not record
+        which GPUs of a node a job had, so a job on part of a node is not seen), in
+        memory or streamed alike (not on Dask: apply ``attribute_jobs`` first). There, a
+        job the telemetry does not show has unknown usage and waste (null), not a wasted
+        allocation.
     prices : None, path, DataFrame or dict
         GPU hourly prices (default: the bundled illustrative table).
     idle_threshold : float
@@ -194,34 +194,20 @@ def review(
     xp, info = get_namespace(backend)
     frame = _source(telemetry, start, end)
     jobs = _read_jobs(jobs)
-    labelled = None  # whether the telemetry names jobs (known here for a frame in memory)
-    if jobs is not None and isinstance(frame, pl.DataFrame):
-        labelled = frame["job_id"].null_count() < frame.height
-        # samples without a job id: the job that held their whole host then, if any
-        frame = attribute_jobs(frame, jobs)
-    if jobs is not None:  # attribute samples to users through their Slurm job
-        owners = jobs.select("job_id", pl.col("user").alias("_job_user")).unique(
-            "job_id", keep="first", maintain_order=True
-        )
-        frame = (
-            frame.join(
-                owners.lazy() if isinstance(frame, pl.LazyFrame) else owners,
-                on="job_id",
-                how="left",
-                maintain_order="left",
-            )
-            .with_columns(pl.coalesce("user", "_job_user").alias("user"))
-            .drop("_job_user")
-        )
     price_table = load_prices(prices)
     account = _Accountant(xp, float(idle_threshold), price_table)
     empty = (
         "The telemetry has no samples" + (" in the requested period" if start or end else "") + "."
     )
     if isinstance(frame, pl.LazyFrame) and streaming is not False:
-        # samples per GPU, samples without a time included (reading the times costs)
-        sizes = frame.group_by(*_GPU_KEY).agg(pl.len().alias("n")).collect(engine="streaming")
+        # samples per GPU, samples without a time included (reading the times costs),
+        # and with jobs whether the telemetry names any
+        named = [pl.col("job_id").is_not_null().any().alias("_named")] if jobs is not None else []
+        sizes = (
+            frame.group_by(*_GPU_KEY).agg(pl.len().alias("n"), *named).collect(engine="streaming")
+        )
         sizes = sizes.join(_profiles(frame, sizes), on=list(_GPU_KEY), how="left", nulls_equal=True)
+        frame, labelled = _with_jobs(frame, jobs, _hosts_of(sizes) if jobs is not None else None)
         frame = frame.filter(pl.col("timestamp").is_not_null())
         total = int(sizes["n"].sum()) if sizes.height else 0
         if total == 0:
@@ -236,6 +222,7 @@ def review(
     else:
         if isinstance(frame, pl.LazyFrame):
             frame = frame.collect(engine="streaming")
+        frame, labelled = _with_jobs(frame, jobs)
         if frame.height == 0:
             raise EmptyInputError(empty)
         if streaming:  # the same batches as a lazy input, from memory
@@ -251,6 +238,48 @@ def review(
         else:
             account.add(frame, condense=False)
     return account.result(jobs, started, info, {"idle_threshold": idle_threshold, "alert_idle_share": alert_idle_share, "alert_idle_cost": alert_idle_cost}, labelled=labelled)  # fmt: skip
+
+
+def _hosts_of(sizes: pl.DataFrame) -> pl.DataFrame:
+    """:func:`~aiops_lab.gpu.attribution.gpus_per_host` from the samples per GPU."""
+    return sizes.group_by("host").agg(
+        pl.col("gpu").filter(pl.col("mig_instance").is_null()).n_unique().alias("n_gpus"),
+        pl.col("_named").any().alias("named"),
+    )
+
+
+def _with_jobs(
+    frame: Any, jobs: pl.DataFrame | None, hosts: pl.DataFrame | None = None
+) -> tuple[Any, bool | None]:
+    """``frame`` with its samples' jobs and users from Slurm, and whether it named jobs.
+
+    A telemetry that names no job at all (nvidia-smi logs) has its samples put down to
+    the job that held their whole host at the time (:func:`attribute_jobs`); every
+    sample with a job gets its user from it. ``hosts``: :func:`gpus_per_host` of
+    ``frame``, when known. ``None`` for "named": no jobs, or no node lists to tell.
+    """
+    if jobs is None:
+        return frame, None
+    labelled = None
+    if "nodes" in jobs.columns and jobs["nodes"].drop_nulls().len():
+        hosts = gpus_per_host(frame) if hosts is None else hosts
+        labelled = bool(hosts["named"].any())
+        if not labelled:
+            frame = attribute_jobs(frame, jobs, hosts)
+    owners = jobs.select("job_id", pl.col("user").alias("_job_user")).unique(
+        "job_id", keep="first", maintain_order=True
+    )
+    frame = (
+        frame.join(
+            owners.lazy() if isinstance(frame, pl.LazyFrame) else owners,
+            on="job_id",
+            how="left",
+            maintain_order="left",
+        )
+        .with_columns(pl.coalesce("user", "_job_user").alias("user"))
+        .drop("_job_user")
+    )
+    return frame, labelled
 
 
 def _profiles(frame: pl.LazyFrame, sizes: pl.DataFrame) -> pl.DataFrame:

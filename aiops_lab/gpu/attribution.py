@@ -18,7 +18,7 @@ import polars as pl
 
 from aiops_lab.errors import ColumnNotFoundError, InputError
 
-__all__ = ["attribute_jobs", "expand_hostlist", "whole_node_windows"]
+__all__ = ["attribute_jobs", "expand_hostlist", "gpus_per_host", "whole_node_windows"]
 
 _GROUP = re.compile(r"\[([^\[\]]*)\]")
 
@@ -109,60 +109,88 @@ def whole_node_windows(jobs: pl.DataFrame, gpus_per_host: pl.DataFrame) -> pl.Da
     )
 
 
-def attribute_jobs(telemetry: pl.DataFrame, jobs: pl.DataFrame) -> pl.DataFrame:
+def gpus_per_host(telemetry: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    """``host``, ``n_gpus`` (whole GPUs the telemetry shows there) and ``named`` (whether
+    any of its samples names a job), read in one pass."""
+    whole = pl.col("mig_instance").is_null() if "mig_instance" in telemetry.collect_schema().names() else pl.lit(True)  # fmt: skip
+    plan = (
+        telemetry.lazy()
+        .group_by("host")
+        .agg(
+            pl.col("gpu").filter(whole).n_unique().alias("n_gpus"),
+            pl.col("job_id").is_not_null().any().alias("named"),
+        )
+    )
+    return plan.collect(engine="streaming")
+
+
+#: a host's place in the window keys: times in milliseconds stay below it until 2109
+_HOST_MS = 1 << 42
+
+
+def attribute_jobs(
+    telemetry: pl.DataFrame | pl.LazyFrame,
+    jobs: pl.DataFrame,
+    hosts: pl.DataFrame | None = None,
+) -> pl.DataFrame | pl.LazyFrame:
     """``telemetry`` with ``job_id`` filled where Slurm says one job held the whole host.
 
     A sample without a job id, on a host a job held whole (all the GPUs the telemetry
     shows on it; see :func:`whole_node_windows`) between its start and end, gets that
     job's id. Samples that have a job id keep it; the others keep none: without GPU
     indices in Slurm's accounting, a job on part of a node cannot be told apart from
-    its neighbours. Row order is kept.
+    its neighbours. Rows and their order are kept, and a lazy frame stays lazy (one
+    expression, no sort or join of the samples).
 
     Parameters
     ----------
-    telemetry : polars.DataFrame
+    telemetry : polars.DataFrame or LazyFrame
         Samples in the telemetry schema (``timestamp``, ``host``, ``gpu``, ``job_id``).
     jobs : polars.DataFrame
         Jobs from :func:`~aiops_lab.gpu.read_sacct` (``job_id``, ``nodes``, ``start``,
         ``end``, ``gpus``).
+    hosts : polars.DataFrame, optional
+        :func:`gpus_per_host` of ``telemetry``, when already read.
 
     Returns
     -------
-    polars.DataFrame
+    polars.DataFrame or LazyFrame
     """
-    need = telemetry.filter(pl.col("job_id").is_null() & pl.col("timestamp").is_not_null())
-    if need.height == 0:
-        return telemetry
-    gpus_per_host = (
-        telemetry.filter(pl.col("mig_instance").is_null() if "mig_instance" in telemetry.columns else pl.lit(True))
-        .group_by("host")
-        .agg(pl.col("gpu").n_unique().alias("n_gpus"))
-    )  # fmt: skip
-    windows = whole_node_windows(jobs, gpus_per_host)
+    if hosts is None:
+        hosts = gpus_per_host(telemetry)
+    windows = whole_node_windows(jobs, hosts.select("host", "n_gpus"))
     if windows.height == 0:
         return telemetry
-    t_type = telemetry.schema["timestamp"]
-    windows = windows.with_columns(pl.col("start", "end").cast(t_type))
-    rows = (
-        telemetry.with_row_index("_row")
-        .filter(pl.col("job_id").is_null() & pl.col("timestamp").is_not_null())
-        .select("_row", "host", "timestamp")
-        .sort("host", "timestamp")
+    levels = hosts["host"].drop_nulls().unique().sort()
+    code = {h: k for k, h in enumerate(levels.to_list())}
+    # one sorted key per window, host first: the last window starting at or before a
+    # sample's key is the only one that can hold it (a host is held whole by one job)
+    w = windows.with_columns(
+        pl.col("host").replace_strict(code, return_dtype=pl.Int64).alias("_h"),
+        pl.col("start").dt.epoch("ms").alias("_s"),
+        pl.col("end").dt.epoch("ms").alias("_e"),
+    ).with_columns(
+        (pl.col("_h") * _HOST_MS + pl.col("_s")).alias("_ks"),
+        (pl.col("_h") * _HOST_MS + pl.col("_e")).alias("_ke"),
+    ).sort("_ks")  # fmt: skip
+    starts, ends, ids = w["_ks"], w["_ke"], w["job_id"]
+    host = pl.col("host").cast(pl.Enum(levels.to_list())).to_physical().cast(pl.Int64)
+    key = host * _HOST_MS + pl.col("timestamp").dt.epoch("ms")
+    at = (pl.lit(starts).search_sorted(key, side="right").cast(pl.Int64) - 1).clip(0)
+    held = key.is_not_null() & (pl.lit(starts).gather(at) <= key) & (key < pl.lit(ends).gather(at))
+    filled = (
+        pl.when(pl.col("job_id").is_null() & held)
+        .then(pl.lit(ids).gather(at))
+        .otherwise(pl.col("job_id"))
+        .alias("job_id")
     )
-    found = (
-        rows.join_asof(
-            windows.rename({"start": "timestamp", "job_id": "_job"}),
-            on="timestamp",
-            by="host",
-            strategy="backward",
-            check_sortedness=False,  # sorted by time within each host, as required
-        )
-        .filter(pl.col("timestamp") < pl.col("end"))
-        .select("_row", "_job")
-    )
-    return (
-        telemetry.with_row_index("_row")
-        .join(found, on="_row", how="left", maintain_order="left")
-        .with_columns(pl.coalesce("job_id", "_job").alias("job_id"))
-        .drop("_row", "_job")
-    )
+    if isinstance(telemetry, pl.DataFrame):
+        return telemetry.with_columns(filled)
+
+    def fill(batch: pl.DataFrame) -> pl.DataFrame:
+        if not {"job_id", "host", "timestamp"} <= set(batch.columns):
+            return batch  # a query that does not read the jobs
+        return batch.with_columns(filled)
+
+    # batch by batch, so a long log streams (the search is not a streaming expression)
+    return telemetry.map_batches(fill, streamable=True, projection_pushdown=True, validate_output_schema=False)  # fmt: skip
