@@ -146,5 +146,7 @@ def test_a_lazy_log_is_attributed_as_in_memory(tmp_path, streaming):
     whole = review(_telemetry(), _jobs(), prices={"A100": 1.0}, backend="numpy")
     lazy = review(path, _jobs(), prices={"A100": 1.0}, streaming=streaming, batch_rows=80)
     cols = ["job_id", "gpu_hours", "active_gpu_hours", "wasted_gpu_hours", "user"]
-    assert lazy.per_job.select(cols).sort("job_id").equals(whole.per_job.select(cols).sort("job_id"))
+    assert (
+        lazy.per_job.select(cols).sort("job_id").equals(whole.per_job.select(cols).sort("job_id"))
+    )
     assert lazy.per_job.filter(pl.col("job_id") == "A")["gpu_hours"][0] == pytest.approx(40 / 60)
