@@ -161,3 +161,19 @@ def test_errors_are_those_of_the_in_memory_review(client):
         review(ddf, start="not a time")
     with pytest.raises(errors.ParameterError, match="npartitions"):
         review_dask(ddf, npartitions=0)
+
+
+def test_telemetry_without_job_ids_is_put_down_to_whole_node_jobs_as_in_memory(client):
+    from tests.test_gpu_attribution import _jobs as node_jobs
+    from tests.test_gpu_attribution import _telemetry as unnamed
+
+    frame = unnamed().with_columns(
+        temp_c=pl.lit(50.0), mig_profile=pl.lit(None, dtype=pl.Utf8), mig_instance=pl.lit(None, dtype=pl.Utf8)
+    )  # fmt: skip
+    whole = review(frame, node_jobs(), prices={"A100": 1.0})
+    ddf = dd.from_pandas(frame.to_pandas(), npartitions=3, sort=False)
+    r = review_dask(ddf, node_jobs(), prices={"A100": 1.0}, client=client)
+    cols = ["job_id", "gpu_hours", "wasted_gpu_hours", "user"]
+    assert r.per_job.select(cols).sort("job_id").equals(whole.per_job.select(cols).sort("job_id"))
+    assert r.per_job.filter(pl.col("job_id") == "A")["gpu_hours"][0] == pytest.approx(40 / 60)
+    assert r.per_gpu["max_temp_c"].to_list() == [50.0] * 4  # the temperature reaches the workers

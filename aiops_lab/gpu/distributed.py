@@ -44,6 +44,7 @@ from aiops_lab.gpu.analysis import (
     _source,
     load_prices,
 )
+from aiops_lab.gpu.attribution import attribute_jobs
 from aiops_lab.gpu.result import GpuReview
 from aiops_lab.progress import dask_compute
 
@@ -64,6 +65,8 @@ class _Spec:
     prices: pl.DataFrame
     owners: pl.DataFrame | None
     batch_rows: int
+    #: Slurm jobs and the fleet's GPUs per host, to put unnamed samples down to jobs
+    attribution: tuple[pl.DataFrame, pl.DataFrame] | None = None
 
 
 def _tag(part: Any, partition_info: dict[str, Any] | None = None) -> Any:
@@ -86,6 +89,8 @@ def _prepare(part: Any, spec: _Spec) -> pl.DataFrame:
     if isinstance(ts, pl.Datetime) and ts.time_unit != "us":  # pandas holds nanoseconds
         frame = frame.with_columns(pl.col("timestamp").cast(pl.Datetime("us", ts.time_zone)))
     frame = _source(frame, spec.start, spec.end)
+    if spec.attribution is not None:  # the telemetry names no job: whole-node jobs
+        frame = attribute_jobs(frame, *spec.attribution)
     if spec.owners is not None:  # attribute samples to users through their Slurm job
         frame = (
             frame.join(spec.owners, on="job_id", how="left", maintain_order="left")
@@ -206,15 +211,21 @@ def review_dask(
         owners = jobs.select("job_id", pl.col("user").alias("_job_user")).unique(
             "job_id", keep="first", maintain_order=True
         )
+    wanted = ["timestamp", *_GPU_KEY, "util_pct", "sm_active", "mem_used_mib", "mem_total_mib",
+              "power_w", "temp_c", "model", "mig_profile", "user", "job_id", "pod", "namespace"]  # fmt: skip
+    frame = telemetry[[c for c in wanted if c in telemetry.columns]]
+    labelled, attribution = None, None
+    if jobs is not None and "nodes" in jobs.columns and jobs["nodes"].drop_nulls().len():
+        hosts = _hosts(frame, client, progress)
+        labelled = bool(hosts["named"].any())
+        attribution = None if labelled else (jobs, hosts)
     spec = _Spec(
         start=start, end=end, threshold=float(idle_threshold), backend=backend,
         prices=load_prices(prices), owners=owners, batch_rows=batch_rows,
+        attribution=attribution,
     )  # fmt: skip
     # checks the columns, the period and the types on the (empty) metadata, here
     _prepare(telemetry._meta, spec)
-    wanted = ["timestamp", *_GPU_KEY, "util_pct", "sm_active", "mem_used_mib", "mem_total_mib",
-              "power_w", "model", "user", "job_id", "pod", "namespace"]  # fmt: skip
-    frame = telemetry[[c for c in wanted if c in telemetry.columns]]
     meta = _tag(frame._meta)
     tagged = frame.map_partitions(_tag, meta=meta)
     n_out = npartitions or telemetry.npartitions
@@ -236,7 +247,25 @@ def review_dask(
         "alert_idle_cost": alert_idle_cost,
         "dask": {"partitions": int(telemetry.npartitions), "shuffled_partitions": n_out},
     }  # fmt: skip
-    return account.result(jobs, started, info, params)
+    return account.result(jobs, started, info, params, labelled=labelled)
+
+
+def _hosts(frame: Any, client: Any, progress: bool | None) -> pl.DataFrame:
+    """:func:`~aiops_lab.gpu.attribution.gpus_per_host` of a Dask frame, on the cluster."""
+    cols = [c for c in ("host", "gpu", "mig_instance", "job_id") if c in frame.columns]
+    part = frame[cols]
+    whole = part[part["mig_instance"].isnull()] if "mig_instance" in cols else part
+    n_gpus = whole.groupby("host")["gpu"].nunique()
+    if "job_id" in cols:
+        work = [n_gpus, part["job_id"].notnull().any()]
+        counts, any_named = dask_compute(work, client=client, enabled=progress is not False)
+    else:
+        counts, any_named = dask_compute(n_gpus, client=client, enabled=False), False
+    table = pl.DataFrame(
+        {"host": [str(h) for h in counts.index], "n_gpus": [int(n) for n in counts.to_numpy()]},
+        schema={"host": pl.Utf8, "n_gpus": pl.Int64},
+    )
+    return table.with_columns(pl.lit(bool(any_named)).alias("named"))
 
 
 def dask_telemetry(source: Any, client: Any = None, *, kind: str = "auto") -> tuple[Any, bool]:
