@@ -132,9 +132,8 @@ def review(
         samples put down to the job that held their whole host at the time, from the
         jobs' node lists (:func:`aiops_lab.gpu.attribute_jobs`; Slurm does not record
         which GPUs of a node a job had, so a job on part of a node is not seen), in
-        memory, streamed or on Dask alike. There, a
-        job the telemetry does not show has unknown usage and waste (null), not a wasted
-        allocation.
+        memory, streamed or on Dask alike. There, a job the telemetry does not show has
+        unknown usage and waste (null), not a wasted allocation.
     prices : None, path, DataFrame or dict
         GPU hourly prices (default: the bundled illustrative table).
     idle_threshold : float
