@@ -74,3 +74,32 @@ def test_long_waits_advised_by_the_gpus_idle_meanwhile(monkeypatch):
     assert "2.0 GPUs of the type they asked for sat idle" in own["evidence"]
     other = rows["let partitions borrow idle GPUs (or merge them)"]
     assert "2.0 GPUs sat idle, though fewer of the type they asked for (0.0)" in other["evidence"]
+
+
+def test_jobs_without_a_gpu_type_get_the_fleet_advice(monkeypatch):
+    monkeypatch.setattr(result_module, "LONG_WAIT_S", 20 * 60)
+    r = review(_telemetry(), _jobs([("untyped", None, 2, 30, 60)]), prices={"A100": 3.0})
+    queue = r.recommendations.filter(pl.col("kind") == "queue")
+    assert queue["evidence"].to_list() == [
+        "waited more than 0 h (median 0.5 h) while on average 2.0 GPUs sat idle, "
+        "as many as they asked for or more"
+    ]
+
+
+def test_idle_gpus_counts_only_the_time_the_telemetry_covers():
+    r = review(_telemetry(), prices={"A100": 3.0})  # no jobs: the method works all the same
+    t0 = _telemetry()["timestamp"].min()
+    # 30 minutes before the log and its first 30: over the 30 covered, 1,260 idle seconds
+    assert r.idle_gpus(t0 - 30 * MIN, t0 + 30 * MIN) == pytest.approx(1260 / 1800)
+    assert r.idle_gpus(t0 - 60 * MIN, t0 - 30 * MIN) is None  # before the log: unknown
+    # Slurm's auto-detected type names match the model's name too
+    assert r.idle_gpus(t0 + 30 * MIN, t0 + 60 * MIN, "nvidia_a100-sxm4-80gb") == pytest.approx(2.0)
+
+
+def test_idle_cells_are_in_utc_whatever_the_time_zone():
+    frame = _telemetry()
+    nepal = frame.with_columns(pl.col("timestamp").dt.convert_time_zone("Asia/Kathmandu"))
+    t0 = frame["timestamp"].min()
+    for source in (nepal, nepal.lazy()):
+        r = review(source, prices={"A100": 3.0}, streaming=isinstance(source, pl.LazyFrame), batch_rows=40)  # fmt: skip
+        assert r.idle_gpus(t0, t0 + 30 * MIN) == pytest.approx(1260 / 1800)

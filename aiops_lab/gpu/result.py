@@ -23,6 +23,10 @@ _NO_PRICE = pl.DataFrame(
 _KEY = ("host", "gpu", "mig_instance")
 
 
+def _norm(name: str) -> str:
+    return name.lower().replace("-", " ").replace("_", " ")
+
+
 def _epoch_s(value: Any) -> float:
     """A datetime (naive: UTC) as seconds since 1970."""
     return float(pl.Series([value]).cast(pl.Datetime("us", "UTC")).dt.epoch("us")[0]) / 1e6
@@ -70,6 +74,7 @@ class GpuReview(Result):
         self.unpriced = _NO_PRICE if unpriced is None else unpriced
         self.per_user, self.per_job, self.per_pod = per_user, per_job, per_pod
         self._params, self.period, self.backend, self.elapsed_s = params, period, backend, elapsed_s
+        self._curves: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         if "queue_wait_s" in per_job.columns:
             self.per_job = self._idle_while_queued(per_job)
         self._recommendations = self._recommend()
@@ -149,38 +154,43 @@ class GpuReview(Result):
                 out[name] = frame
         return out
 
-    def idle_gpus(self, start: Any, end: Any, gpu_type: str | None = None) -> float:
-        """The mean number of GPUs idle between ``start`` and ``end`` (of the models whose
-        name holds ``gpu_type``, such as ``"a100"``, when given), from the 10-minute
-        cells of :attr:`samples` (a cell cut by the period counts its share)."""
+    def idle_gpus(self, start: Any, end: Any, gpu_type: str | None = None) -> float | None:
+        """The mean number of GPUs idle between ``start`` and ``end``, over the part of it
+        the telemetry covers (None: none of it); of the models whose name holds
+        ``gpu_type`` (such as ``"a100"`` or Slurm's ``"nvidia_a100-sxm4-80gb"``) when
+        given. From the 10-minute cells of :attr:`samples`, in UTC: a cell that the
+        period cuts counts its share, as if its idle time were spread over it."""
+        if start is None or end is None:
+            return None
+        times, _ = self._idle_curve(None)
+        if times.size == 0:
+            return None
+        lo = max(_epoch_s(start), float(times[0]))
+        hi = min(_epoch_s(end), float(times[-1]))
+        if hi <= lo:
+            return None
         times, cum = self._idle_curve(gpu_type)
-        seconds = (_epoch_s(end) - _epoch_s(start)) if end is not None and start is not None else 0
-        if seconds <= 0 or times.size == 0:
+        if times.size == 0:
             return 0.0
-        return (
-            float(np.interp(_epoch_s(end), times, cum) - np.interp(_epoch_s(start), times, cum))
-            / seconds
-        )
+        return float(np.interp(hi, times, cum) - np.interp(lo, times, cum)) / (hi - lo)
 
     def _idle_curve(self, gpu_type: str | None) -> tuple[np.ndarray, np.ndarray]:
         """Idle GPU-seconds summed up to every 10-minute boundary (seconds since 1970)."""
-        key = (gpu_type or "").lower()
+        key = _norm(gpu_type or "")
         if key not in self._curves:
             s = self.samples
-            if gpu_type:
+            if key:
                 models = self.per_gpu.select(*_KEY, "model")
+                model = pl.col("model").str.to_lowercase().str.replace_all(r"[-_]", " ")
                 s = s.join(models, on=list(_KEY), how="left", nulls_equal=True).filter(
-                    pl.col("model").str.to_lowercase().str.contains(key, literal=True)
+                    model.str.contains(key, literal=True)
                 )
-            per_cell = (
-                s.group_by(pl.col("timestamp").dt.truncate("10m").alias("_cell"))
-                .agg(pl.col("_w_idle").sum())
-                .sort("_cell")
-            )
+            cell = pl.col("timestamp").dt.epoch("s") // 600 * 600  # UTC, whatever the zone
+            per_cell = s.group_by(cell.alias("_cell")).agg(pl.col("_w_idle").sum()).sort("_cell")
             if per_cell.height == 0:
                 self._curves[key] = (np.zeros(0), np.zeros(0))
             else:
-                starts = per_cell["_cell"].dt.epoch("s").to_numpy().astype(np.float64)
+                starts = per_cell["_cell"].to_numpy().astype(np.float64)
                 # every cell's end too, so an empty stretch between cells adds nothing
                 times = np.unique(np.concatenate([starts, starts + 600.0]))
                 idle = np.zeros(times.size)
@@ -190,8 +200,8 @@ class GpuReview(Result):
 
     def _idle_while_queued(self, jobs: pl.DataFrame) -> pl.DataFrame:
         """``jobs`` with the GPUs idle on average while each queued, all and of its type."""
-        self._curves: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        rows = jobs.select("submit", "start", "gpu_type").iter_rows()
+        types = jobs["gpu_type"] if "gpu_type" in jobs.columns else pl.Series([None] * jobs.height)
+        rows = zip(jobs["submit"], jobs["start"], types, strict=True)
         fleet, same = [], []
         for submit, start, gpu_type in rows:
             queued = submit is not None and start is not None and start > submit
@@ -300,11 +310,12 @@ class GpuReview(Result):
                 waits = f"waited more than {hours} h (median {group['queue_wait_s'].median() / 3600:.1f} h)"
                 fleet = group["idle_gpus_while_queued"].mean()
                 same = group["idle_same_type_gpus_while_queued"].mean()
-                evidence = {
-                    "own": f"{waits} while on average {same:.1f} GPUs of the type they asked for sat idle, as many as they asked for or more",
-                    "other": f"{waits} while on average {fleet:.1f} GPUs sat idle, though fewer of the type they asked for ({same:.1f})",
-                    "any": f"{waits} while on average {fleet:.1f} GPUs sat idle, as many as they asked for or more",
-                }[case]
+                if case == "own":
+                    evidence = f"{waits} while on average {same:.1f} GPUs of the type they asked for sat idle, as many as they asked for or more"
+                elif case == "other":
+                    evidence = f"{waits} while on average {fleet:.1f} GPUs sat idle, though fewer of the type they asked for ({same:.1f})"
+                else:
+                    evidence = f"{waits} while on average {fleet:.1f} GPUs sat idle, as many as they asked for or more"
                 action = (
                     "check what held them back: reservations, limits or fragmentation"
                     if case == "own"
