@@ -95,3 +95,20 @@ def test_a_priced_fleet_has_no_price_missing_advice():
     r = review(_frame(_hour("node1", 0, A100)), prices={"A100": 2.0}, backend="numpy")
     assert r.unpriced.height == 0
     assert "price missing" not in r.recommendations["kind"].to_list()
+
+
+def test_a_short_profile_row_names_the_model_in_part():
+    prices = {"A100": 3.5, "A100 MIG 1g.10gb": 0.6, "H100 MIG 3g.40gb": 9.0}
+    r = review(_mig_gpu(), prices=prices, backend="numpy")
+    g = r.per_gpu.sort("mig_instance")
+    # 1g.10gb: its own row; 3g.40gb: the H100 row is not this GPU's, so 3/7 of 3.50
+    assert g["total_cost"].to_list() == pytest.approx([0.6, 3.5 * 3 / 7])
+
+
+def test_a_mig_instance_without_a_profile_is_unpriced_not_a_whole_gpu():
+    frame = _frame(_hour("node1", 0, A100, ("1", "1g.10gb")) + _hour("node1", 0, A100, ("2", None)))  # fmt: skip
+    r = review(frame, prices={"A100": 3.5}, backend="numpy")
+    assert r.summary["total_cost"] == pytest.approx(3.5 / 7)
+    assert r.summary["unpriced_gpu_hours"] == pytest.approx(1.0)
+    missing = r.recommendations.filter(pl.col("kind") == "price missing")
+    assert missing["target"].to_list() == [f"{A100} MIG (profile unknown)"]

@@ -905,7 +905,13 @@ def _priced(
     The second frame lists the models (and profiles) without a price, with their GPUs
     and GPU-hours, which the review then counts at $0.
     """
-    profile = gpus.select("_g", "mig_profile")
+    # a MIG instance whose profile is unknown has no price ("", not a whole GPU's)
+    profile = gpus.select(
+        "_g",
+        pl.when(pl.col("mig_instance").is_not_null())
+        .then(pl.col("mig_profile").fill_null(""))
+        .alias("mig_profile"),
+    )
     with_profile = runs.join(profile, on="_g", how="left", maintain_order="left")
     pairs = with_profile.select("model", "mig_profile").unique()
     price = _slice_prices(list(pairs.iter_rows()), prices)

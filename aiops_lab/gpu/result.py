@@ -125,7 +125,10 @@ class GpuReview(Result):
                 pl.len().alias("jobs"),
                 pl.col("gpu_hours_alloc").sum(),
                 pl.col("active_gpu_hours").fill_null(0.0).sum(),
-                pl.col("wasted_gpu_hours").sum(),
+                # null when no job's usage is known, not 0
+                pl.when(pl.col("wasted_gpu_hours").is_not_null().any())
+                .then(pl.col("wasted_gpu_hours").sum())
+                .alias("wasted_gpu_hours"),
                 pl.col("gpu_hours_alloc")
                 .filter(pl.col("wasted_gpu_hours").is_not_null())
                 .sum()
@@ -255,7 +258,7 @@ class GpuReview(Result):
         for r in self.unpriced.iter_rows(named=True):
             what = r["model"] or "GPUs without a model name"
             if r["mig_profile"] is not None:
-                what += f" MIG {r['mig_profile']}"
+                what += f" MIG {r['mig_profile'] or '(profile unknown)'}"
             rows.append({"kind": "price missing", "target": what, "saving_usd": None,
                          "evidence": f"{r['gpu_hours']:,.1f} GPU-hours on {r['n_gpus']} GPU(s) have no price, so their cost counts as $0",
                          "action": "add the model to the price table (prices=...) so the costs above include it"})  # fmt: skip

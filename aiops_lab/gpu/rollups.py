@@ -61,9 +61,11 @@ def _slice_prices(
 ) -> dict[tuple[str | None, str | None], float | None]:
     """The hourly price of each (model, MIG profile) pair (profile None: a whole GPU).
 
-    A MIG instance takes the price-table entry naming its model and profile (say
-    "NVIDIA A100-SXM4-80GB MIG 1g.10gb") when there is one, else its GPU's price times
-    the share of the GPU the profile holds (:func:`mig_share`). None: no price.
+    A MIG instance takes the price-table entry naming its profile and part of its model
+    (say "A100 MIG 1g.10gb" for an "NVIDIA A100-SXM4-80GB" instance of 1g.10gb) when
+    there is one, else its GPU's price times the share of the GPU the profile holds
+    (:func:`mig_share`). A profile of ``""``: a MIG instance whose profile is unknown,
+    which has no price. None: no price.
     """
     whole = _price_of([m for m, _ in pairs if m is not None], prices)
     entries = sorted(prices.iter_rows(), key=lambda r: -len(r[0]))
@@ -73,17 +75,26 @@ def _slice_prices(
         if profile is None:
             out[(model, profile)] = base
             continue
-        named = _norm(f"{model or ''} mig {profile}")
-        own = next(
-            (p for name, p in entries if _norm(name) in named and _norm(profile) in _norm(name)),
-            None,
-        )
-        share = mig_share(profile, model)
-        if own is not None:
-            out[(model, profile)] = own
-        else:
-            out[(model, profile)] = None if base is None or share is None else base * share
+        if profile == "":
+            out[(model, profile)] = None
+            continue
+        out[(model, profile)] = _profile_price(model or "", profile, entries, base)
     return out
+
+
+def _profile_price(
+    model: str, profile: str, entries: list[tuple[str, float]], base: float | None
+) -> float | None:
+    tag = _norm(profile)
+    for name, price in entries:
+        norm = _norm(name)
+        if tag not in norm.split():
+            continue
+        rest = " ".join(w for w in norm.split() if w not in (tag, "mig"))
+        if rest in _norm(model):  # the entry's model part names this GPU
+            return price
+    share = mig_share(profile, model)
+    return None if base is None or share is None else base * share
 
 
 def _efficiency_source() -> pl.Expr:
@@ -200,19 +211,9 @@ def _jobs(
     usage = usage.with_columns(fits.alias("fits_in"), tier_cost.alias("rightsized_cost"))
     if jobs is None:
         return usage
-    acct = jobs.select(
-        "job_id",
-        "job_name",
-        "user",
-        "partition",
-        "state",
-        "submit",
-        "start",
-        "gpus",
-        "gpu_type",
-        "gpu_hours_alloc",
-        "queue_wait_s",
-    ).rename({"user": "job_user"})
+    wanted = ("job_id", "job_name", "user", "partition", "state", "submit", "start", "gpus",
+              "gpu_type", "gpu_hours_alloc", "queue_wait_s")  # fmt: skip
+    acct = jobs.select(c for c in wanted if c in jobs.columns).rename({"user": "job_user"})
     out = acct.join(usage, on="job_id", how="left")
     return (
         out.with_columns(
