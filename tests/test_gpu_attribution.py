@@ -112,8 +112,9 @@ def test_review_accounts_attributed_jobs_and_leaves_the_rest_unknown():
 
 
 def test_telemetry_that_names_jobs_counts_an_unseen_job_as_waste():
-    # the telemetry names jobs: B, never seen, held its GPU for nothing
-    labelled = _telemetry({("n2", 0, i): "C" for i in range(30, 50)})
+    # both hosts' samples name jobs: B, never seen on n1, held its GPU for nothing
+    named = {("n2", 0, i): "C" for i in range(30, 50)} | {("n1", 1, 0): "Z"}
+    labelled = _telemetry(named)
     r = review(labelled, _jobs(), prices={"A100": 1.0}, backend="numpy")
     jobs = {row["job_id"]: row for row in r.per_job.iter_rows(named=True)}
     assert jobs["B"]["wasted_gpu_hours"] == pytest.approx(10 / 60)
@@ -150,3 +151,51 @@ def test_a_lazy_log_is_attributed_as_in_memory(tmp_path, streaming):
         lazy.per_job.select(cols).sort("job_id").equals(whole.per_job.select(cols).sort("job_id"))
     )
     assert lazy.per_job.filter(pl.col("job_id") == "A")["gpu_hours"][0] == pytest.approx(40 / 60)
+
+
+def test_each_host_is_named_or_not_on_its_own():
+    # n1's samples name a job, n2's none: n2 is put down to whole-node jobs, n1 is not
+    r = review(_telemetry({("n1", 1, 0): "Z"}), _jobs(), prices={"A100": 1.0}, backend="numpy")
+    jobs = {row["job_id"]: row for row in r.per_job.iter_rows(named=True)}
+    assert jobs["C"]["gpu_hours"] == pytest.approx(40 / 60)  # n2 whole: attributed
+    assert jobs["C"]["wasted_gpu_hours"] == pytest.approx(0.0)
+    # A held both hosts whole: n2 attributed (20 samples), n1 names jobs and not A's
+    assert jobs["A"]["gpu_hours"] == pytest.approx(20 / 60)
+    assert jobs["A"]["wasted_gpu_hours"] == pytest.approx(40 / 60 - 20 / 60)
+    assert jobs["B"]["wasted_gpu_hours"] == pytest.approx(10 / 60)  # n1 names jobs: unseen
+
+
+def test_a_job_on_a_host_without_telemetry_has_unknown_usage():
+    jobs = _jobs().with_columns(
+        pl.when(pl.col("job_id") == "C").then(pl.lit("n[2-3]")).otherwise(pl.col("nodes")).alias("nodes"),
+        pl.when(pl.col("job_id") == "C").then(4).otherwise(pl.col("gpus")).alias("gpus"),
+    )  # fmt: skip
+    r = review(_telemetry(), jobs, prices={"A100": 1.0}, backend="numpy")
+    c = r.per_job.filter(pl.col("job_id") == "C").row(0, named=True)
+    assert c["gpu_hours"] == pytest.approx(40 / 60)  # n2 whole: seen
+    assert c["wasted_gpu_hours"] is None  # n3 has no telemetry: its share unknown
+
+
+def test_overlapping_windows_and_mig_slices_are_not_guessed():
+    # D and E both claim n1 whole at minutes 40-45: neither is put down there
+    extra = pl.DataFrame(
+        {"job_id": ["D", "E"], "nodes": ["n1", "n1"], "gpus": [2, 2],
+         "start": [T0 + 40 * MIN, T0 + 42 * MIN], "end": [T0 + 45 * MIN, T0 + 50 * MIN]}
+    )  # fmt: skip
+    jobs = pl.concat([_jobs(), _jobs().head(0).vstack(_fill(extra))])
+    out = attribute_jobs(_telemetry(), jobs)
+    assert set(out["job_id"].drop_nulls()) == {"A", "C"}
+    # slices of a MIG GPU keep no job: which slice a job had, Slurm does not say
+    mig = _telemetry().with_columns(
+        pl.when(pl.col("host") == "n2").then(pl.lit("1")).otherwise(None).alias("mig_instance")
+    )
+    out = attribute_jobs(mig, _jobs())
+    assert out.filter(pl.col("host") == "n2")["job_id"].null_count() == 120
+    assert out.filter(pl.col("host") == "n1")["job_id"].drop_nulls().unique().to_list() == ["A"]
+
+
+def _fill(frame: pl.DataFrame) -> pl.DataFrame:
+    for name, dtype in JOBS_SCHEMA.items():
+        if name not in frame.columns:
+            frame = frame.with_columns(pl.lit(None, dtype=dtype).alias(name))
+    return frame.select(pl.col(n).cast(t) for n, t in JOBS_SCHEMA.items())

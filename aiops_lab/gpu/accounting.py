@@ -836,12 +836,12 @@ class _Accountant:
         info: Any,
         params: dict[str, Any],
         *,
-        labelled: bool | None = None,
+        known: pl.DataFrame | None = None,
     ) -> GpuReview:
-        """The review, from every piece's runs. ``labelled``: whether the telemetry named
-        jobs before any were put down from Slurm's node lists (None: whether the runs do);
-        without, a job the telemetry does not show has unknown usage, not a wasted
-        allocation."""
+        """The review, from every piece's runs. ``known``: whether the telemetry shows
+        each job's usage (:func:`~aiops_lab.gpu.attribution.usage_known`; None: when it
+        names jobs anywhere); a job whose usage is unknown has no waste, rather than its
+        whole allocation."""
         if not self.runs:
             raise EmptyInputError("The telemetry has no samples with a timestamp.")
         runs = pl.concat(self.runs, how="vertical_relaxed")
@@ -859,9 +859,8 @@ class _Accountant:
         by["job_id"] = by["job_id"].join(job_users, on="job_id", how="left", maintain_order="left")
         by["pod"] = _rollup(runs.filter(pl.col("pod").is_not_null()), ["namespace", "pod"])
         by["pod"] = by["pod"].with_columns(busy_but_idle())
-        if labelled is None:
-            labelled = runs["job_id"].null_count() < runs.height
-        jobs_frame = _jobs(jobs, by["job_id"], self.prices, labelled=labelled)
+        labelled = runs["job_id"].null_count() < runs.height
+        jobs_frame = _jobs(jobs, by["job_id"], self.prices, known=known, labelled=labelled)
         period = (min(p[0] for p in self.period), max(p[1] for p in self.period))
         params = {**params, "backend": info.name, "start": period[0], "end": period[1]}
         if isinstance(self.samples[0], pl.DataFrame):

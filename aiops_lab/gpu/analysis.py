@@ -33,7 +33,7 @@ from aiops_lab.gpu.accounting import (
     _Restart,
     chunk_query,
 )
-from aiops_lab.gpu.attribution import attribute_jobs, gpus_per_host
+from aiops_lab.gpu.attribution import attribute_jobs, gpus_per_host, usage_known
 from aiops_lab.gpu.counting import StatsCounter, whole_percent
 from aiops_lab.gpu.result import GpuReview
 from aiops_lab.gpu.rollups import MEMORY_TIERS, NO_JOB
@@ -206,7 +206,7 @@ def review(
             frame.group_by(*_GPU_KEY).agg(pl.len().alias("n"), *named).collect(engine="streaming")
         )
         sizes = sizes.join(_profiles(frame, sizes), on=list(_GPU_KEY), how="left", nulls_equal=True)
-        frame, labelled = _with_jobs(frame, jobs, _hosts_of(sizes) if jobs is not None else None)
+        frame, known = _with_jobs(frame, jobs, _hosts_of(sizes) if jobs is not None else None)
         frame = frame.filter(pl.col("timestamp").is_not_null())
         total = int(sizes["n"].sum()) if sizes.height else 0
         if total == 0:
@@ -221,7 +221,7 @@ def review(
     else:
         if isinstance(frame, pl.LazyFrame):
             frame = frame.collect(engine="streaming")
-        frame, labelled = _with_jobs(frame, jobs)
+        frame, known = _with_jobs(frame, jobs)
         if frame.height == 0:
             raise EmptyInputError(empty)
         if streaming:  # the same batches as a lazy input, from memory
@@ -236,34 +236,34 @@ def review(
                 account.add(frame.filter(_batch_filter(batch)), condense=True)
         else:
             account.add(frame, condense=False)
-    return account.result(jobs, started, info, {"idle_threshold": idle_threshold, "alert_idle_share": alert_idle_share, "alert_idle_cost": alert_idle_cost}, labelled=labelled)  # fmt: skip
+    return account.result(jobs, started, info, {"idle_threshold": idle_threshold, "alert_idle_share": alert_idle_share, "alert_idle_cost": alert_idle_cost}, known=known)  # fmt: skip
 
 
 def _hosts_of(sizes: pl.DataFrame) -> pl.DataFrame:
     """:func:`~aiops_lab.gpu.attribution.gpus_per_host` from the samples per GPU."""
     return sizes.group_by("host").agg(
-        pl.col("gpu").filter(pl.col("mig_instance").is_null()).n_unique().alias("n_gpus"),
-        pl.col("_named").any().alias("named"),
+        pl.col("gpu").n_unique().alias("n_gpus"), pl.col("_named").any().alias("named")
     )
 
 
 def _with_jobs(
     frame: Any, jobs: pl.DataFrame | None, hosts: pl.DataFrame | None = None
 ) -> tuple[Any, bool | None]:
-    """``frame`` with its samples' jobs and users from Slurm, and whether it named jobs.
+    """``frame`` with its samples' jobs and users from Slurm, and whose usage it shows.
 
-    A telemetry that names no job at all (nvidia-smi logs) has its samples put down to
-    the job that held their whole host at the time (:func:`attribute_jobs`); every
-    sample with a job gets its user from it. ``hosts``: :func:`gpus_per_host` of
-    ``frame``, when known. ``None`` for "named": no jobs, or no node lists to tell.
+    On hosts whose samples name no job (nvidia-smi logs), samples are put down to the
+    job that held the whole host at the time (:func:`attribute_jobs`); every sample
+    with a job gets its user from it. ``hosts``: :func:`gpus_per_host` of ``frame``,
+    when known. Also returns :func:`usage_known` of the jobs (None: no jobs, or no node
+    lists to tell).
     """
     if jobs is None:
         return frame, None
-    labelled = None
+    known = None
     if "nodes" in jobs.columns and jobs["nodes"].drop_nulls().len():
         hosts = gpus_per_host(frame) if hosts is None else hosts
-        labelled = bool(hosts["named"].any())
-        if not labelled:
+        known = usage_known(jobs, hosts)
+        if not hosts["named"].all():
             frame = attribute_jobs(frame, jobs, hosts)
     owners = jobs.select("job_id", pl.col("user").alias("_job_user")).unique(
         "job_id", keep="first", maintain_order=True
@@ -278,7 +278,7 @@ def _with_jobs(
         .with_columns(pl.coalesce("user", "_job_user").alias("user"))
         .drop("_job_user")
     )
-    return frame, labelled
+    return frame, known
 
 
 def _profiles(frame: pl.LazyFrame, sizes: pl.DataFrame) -> pl.DataFrame:

@@ -18,7 +18,13 @@ import polars as pl
 
 from aiops_lab.errors import ColumnNotFoundError, InputError
 
-__all__ = ["attribute_jobs", "expand_hostlist", "gpus_per_host", "whole_node_windows"]
+__all__ = [
+    "attribute_jobs",
+    "expand_hostlist",
+    "gpus_per_host",
+    "usage_known",
+    "whole_node_windows",
+]
 
 _GROUP = re.compile(r"\[([^\[\]]*)\]")
 
@@ -73,51 +79,92 @@ def _range_items(group: str, text: str) -> list[str]:
     return items
 
 
-def whole_node_windows(jobs: pl.DataFrame, gpus_per_host: pl.DataFrame) -> pl.DataFrame:
-    """When each host was wholly held by one job: ``host``, ``start``, ``end``, ``job_id``.
-
-    A job holds ``gpus / number of its nodes`` GPUs on each of its nodes; it holds a host
-    whole when that is at least the GPUs the telemetry shows there (``gpus_per_host``:
-    ``host``, ``n_gpus``). Jobs without nodes, GPUs or times are left out.
-    """
+def _node_rows(jobs: pl.DataFrame) -> pl.DataFrame:
+    """One row per (job, node it held): ``job_id``, ``host``, ``start``, ``end`` and
+    ``_per_node`` (its GPUs over its nodes). Jobs without nodes are left out."""
     for col in ("job_id", "nodes", "start", "end", "gpus"):
         if col not in jobs.columns:
             raise ColumnNotFoundError(col, "the jobs frame (read_sacct)", jobs.columns)
-    usable = jobs.filter(
-        pl.col("nodes").is_not_null()
-        & pl.col("start").is_not_null()
-        & pl.col("end").is_not_null()
-        & (pl.col("gpus").fill_null(0) > 0)
-        & (pl.col("end") > pl.col("start"))
-    )
     rows: list[tuple[Any, ...]] = []
-    for job_id, nodes, start, end, gpus in usable.select(
+    for job_id, nodes, start, end, gpus in jobs.select(
         "job_id", "nodes", "start", "end", "gpus"
     ).iter_rows():
+        if nodes is None:
+            continue
         hosts = expand_hostlist(nodes)
-        rows.extend((h, start, end, job_id, gpus / len(hosts)) for h in hosts)
+        rows.extend((job_id, h, start, end, (gpus or 0) / len(hosts)) for h in hosts)
     schema = {
-        "host": pl.Utf8, "start": jobs.schema["start"], "end": jobs.schema["end"],
-        "job_id": pl.Utf8, "_per_node": pl.Float64,
+        "job_id": pl.Utf8, "host": pl.Utf8, "start": jobs.schema["start"],
+        "end": jobs.schema["end"], "_per_node": pl.Float64,
     }  # fmt: skip
-    windows = pl.DataFrame(rows, schema=schema, orient="row")
-    return (
-        windows.join(gpus_per_host, on="host", how="inner")
+    return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+def whole_node_windows(jobs: pl.DataFrame, hosts: pl.DataFrame) -> pl.DataFrame:
+    """When each host was wholly held by one job: ``host``, ``start``, ``end``, ``job_id``.
+
+    A job holds ``gpus / number of its nodes`` GPUs on each of its nodes; it holds a host
+    whole when that is at least the physical GPUs the telemetry shows there (``hosts``:
+    ``host``, ``n_gpus``). Jobs without nodes, GPUs or times are left out, and so are
+    windows that overlap another on their host (which job a sample was is unclear).
+    """
+    windows = (
+        _node_rows(jobs)
+        .filter(
+            pl.col("start").is_not_null()
+            & pl.col("end").is_not_null()
+            & (pl.col("end") > pl.col("start"))
+            & (pl.col("_per_node") > 0)
+        )
+        .join(hosts.select("host", "n_gpus"), on="host", how="inner")
         .filter(pl.col("_per_node") >= pl.col("n_gpus"))
-        .select("host", "start", "end", "job_id")
-        .sort("host", "start")
+        .sort("host", "start", "end")
+    )
+    # a window overlaps a neighbour when it starts before the previous one ends, or
+    # ends after the next one starts
+    before = pl.col("end").cum_max().shift(1).over("host")
+    after = pl.col("start").reverse().cum_min().reverse().shift(-1).over("host")
+    clear = (pl.col("start") >= before).fill_null(True) & (pl.col("end") <= after).fill_null(True)
+    return windows.filter(clear).select("host", "start", "end", "job_id")
+
+
+def usage_known(jobs: pl.DataFrame, hosts: pl.DataFrame) -> pl.DataFrame:
+    """``job_id``, ``known``: whether the telemetry shows all of a job's GPU time.
+
+    A job's usage is known when each of its nodes has telemetry that names jobs, or one
+    it held whole (:func:`whole_node_windows`, put down to it by :func:`attribute_jobs`);
+    a job without a node list, when the telemetry names jobs anywhere. Otherwise (a host
+    without telemetry, or part of a node whose samples name no job) it is unknown.
+    """
+    named_any = bool(hosts["named"].any()) if hosts.height else False
+    per_node = _node_rows(jobs).join(
+        hosts.select("host", "named"), on="host", how="left"
+    ).join(
+        whole_node_windows(jobs, hosts.filter(~pl.col("named"))).select(
+            "job_id", "host", pl.lit(True).alias("_whole")
+        ),
+        on=["job_id", "host"], how="left",
+    )  # fmt: skip
+    node_known = (
+        per_node.group_by("job_id")
+        .agg((pl.col("named").fill_null(False) | pl.col("_whole").fill_null(False)).all().alias("known"))
+    )  # fmt: skip
+    return (
+        jobs.select("job_id")
+        .unique(maintain_order=True)
+        .join(node_known, on="job_id", how="left")
+        .with_columns(pl.col("known").fill_null(named_any))
     )
 
 
 def gpus_per_host(telemetry: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
-    """``host``, ``n_gpus`` (whole GPUs the telemetry shows there) and ``named`` (whether
-    any of its samples names a job), read in one pass."""
-    whole = pl.col("mig_instance").is_null() if "mig_instance" in telemetry.collect_schema().names() else pl.lit(True)  # fmt: skip
+    """``host``, ``n_gpus`` (physical GPUs the telemetry shows there) and ``named``
+    (whether any of its samples names a job), read in one pass."""
     plan = (
         telemetry.lazy()
         .group_by("host")
         .agg(
-            pl.col("gpu").filter(whole).n_unique().alias("n_gpus"),
+            pl.col("gpu").n_unique().alias("n_gpus"),
             pl.col("job_id").is_not_null().any().alias("named"),
         )
     )
@@ -135,12 +182,12 @@ def attribute_jobs(
 ) -> pl.DataFrame | pl.LazyFrame:
     """``telemetry`` with ``job_id`` filled where Slurm says one job held the whole host.
 
-    A sample without a job id, on a host a job held whole (all the GPUs the telemetry
-    shows on it; see :func:`whole_node_windows`) between its start and end, gets that
-    job's id. Samples that have a job id keep it; the others keep none: without GPU
-    indices in Slurm's accounting, a job on part of a node cannot be told apart from
-    its neighbours. Rows and their order are kept, and a lazy frame stays lazy (one
-    expression, no sort or join of the samples).
+    On a host whose samples name no job, a sample of a whole GPU (not a MIG slice)
+    that a job held whole (all the GPUs the telemetry shows there; see
+    :func:`whole_node_windows`) between its start and end gets that job's id. The
+    others keep theirs or none: without GPU indices in Slurm's accounting, a job on
+    part of a node cannot be told apart from its neighbours. Rows and their order are
+    kept; a lazy frame stays lazy and streams, batch by batch.
 
     Parameters
     ----------
@@ -150,7 +197,8 @@ def attribute_jobs(
         Jobs from :func:`~aiops_lab.gpu.read_sacct` (``job_id``, ``nodes``, ``start``,
         ``end``, ``gpus``).
     hosts : polars.DataFrame, optional
-        :func:`gpus_per_host` of ``telemetry``, when already read.
+        :func:`gpus_per_host` of ``telemetry`` (``host``, ``n_gpus``, ``named``), when
+        already read.
 
     Returns
     -------
@@ -158,7 +206,8 @@ def attribute_jobs(
     """
     if hosts is None:
         hosts = gpus_per_host(telemetry)
-    windows = whole_node_windows(jobs, hosts.select("host", "n_gpus"))
+    # hosts whose samples name jobs keep theirs alone
+    windows = whole_node_windows(jobs, hosts.filter(~pl.col("named")))
     if windows.height == 0:
         return telemetry
     levels = hosts["host"].drop_nulls().unique().sort()
@@ -178,19 +227,25 @@ def attribute_jobs(
     key = host * _HOST_MS + pl.col("timestamp").dt.epoch("ms")
     at = (pl.lit(starts).search_sorted(key, side="right").cast(pl.Int64) - 1).clip(0)
     held = key.is_not_null() & (pl.lit(starts).gather(at) <= key) & (key < pl.lit(ends).gather(at))
-    filled = (
-        pl.when(pl.col("job_id").is_null() & held)
-        .then(pl.lit(ids).gather(at))
-        .otherwise(pl.col("job_id"))
-        .alias("job_id")
-    )
+
+    def filled(whole_gpus: bool) -> pl.Expr:
+        # a MIG slice's job is unclear: only whole GPUs' samples (a frame without the
+        # column, or a query that does not read it, has none)
+        take = held & pl.col("mig_instance").is_null() if whole_gpus else held
+        return (
+            pl.when(pl.col("job_id").is_null() & take)
+            .then(pl.lit(ids).gather(at))
+            .otherwise(pl.col("job_id"))
+            .alias("job_id")
+        )
+
     if isinstance(telemetry, pl.DataFrame):
-        return telemetry.with_columns(filled)
+        return telemetry.with_columns(filled("mig_instance" in telemetry.columns))
 
     def fill(batch: pl.DataFrame) -> pl.DataFrame:
         if not {"job_id", "host", "timestamp"} <= set(batch.columns):
             return batch  # a query that does not read the jobs
-        return batch.with_columns(filled)
+        return batch.with_columns(filled("mig_instance" in batch.columns))
 
     # batch by batch, so a long log streams (the search is not a streaming expression)
     return telemetry.map_batches(fill, streamable=True, projection_pushdown=True, validate_output_schema=False)  # fmt: skip

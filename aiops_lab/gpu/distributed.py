@@ -38,13 +38,14 @@ from aiops_lab.gpu.analysis import (
     _GPU_KEY,
     BATCH_ROWS,
     _Accountant,
+    _as_time,
     _batch_filter,
     _plan_batches,
     _read_jobs,
     _source,
     load_prices,
 )
-from aiops_lab.gpu.attribution import attribute_jobs
+from aiops_lab.gpu.attribution import attribute_jobs, usage_known
 from aiops_lab.gpu.result import GpuReview
 from aiops_lab.progress import dask_compute
 
@@ -214,11 +215,11 @@ def review_dask(
     wanted = ["timestamp", *_GPU_KEY, "util_pct", "sm_active", "mem_used_mib", "mem_total_mib",
               "power_w", "temp_c", "model", "mig_profile", "user", "job_id", "pod", "namespace"]  # fmt: skip
     frame = telemetry[[c for c in wanted if c in telemetry.columns]]
-    labelled, attribution = None, None
+    known, attribution = None, None
     if jobs is not None and "nodes" in jobs.columns and jobs["nodes"].drop_nulls().len():
-        hosts = _hosts(frame, client, progress)
-        labelled = bool(hosts["named"].any())
-        attribution = None if labelled else (jobs, hosts)
+        hosts = _hosts(_in_period(frame, start, end), client, progress)
+        known = usage_known(jobs, hosts)
+        attribution = None if hosts["named"].all() else (jobs, hosts)
     spec = _Spec(
         start=start, end=end, threshold=float(idle_threshold), backend=backend,
         prices=load_prices(prices), owners=owners, batch_rows=batch_rows,
@@ -247,25 +248,42 @@ def review_dask(
         "alert_idle_cost": alert_idle_cost,
         "dask": {"partitions": int(telemetry.npartitions), "shuffled_partitions": n_out},
     }  # fmt: skip
-    return account.result(jobs, started, info, params, labelled=labelled)
+    return account.result(jobs, started, info, params, known=known)
+
+
+def _in_period(frame: Any, start: Any, end: Any) -> Any:
+    """A Dask frame's samples from ``start`` to before ``end``, as ``_source`` keeps them."""
+    import pandas as pd
+
+    zone = getattr(frame._meta["timestamp"].dtype, "tz", None)
+    for value, name, keep in ((start, "start", True), (end, "end", False)):
+        if value is None:
+            continue
+        bound = pd.Timestamp(_as_time(value, name))
+        if bound.tzinfo is None and zone is not None:
+            bound = bound.tz_localize("UTC")
+        elif bound.tzinfo is not None and zone is None:
+            bound = bound.tz_convert("UTC").tz_localize(None)
+        frame = frame[frame["timestamp"] >= bound] if keep else frame[frame["timestamp"] < bound]
+    return frame
 
 
 def _hosts(frame: Any, client: Any, progress: bool | None) -> pl.DataFrame:
     """:func:`~aiops_lab.gpu.attribution.gpus_per_host` of a Dask frame, on the cluster."""
-    cols = [c for c in ("host", "gpu", "mig_instance", "job_id") if c in frame.columns]
-    part = frame[cols]
-    whole = part[part["mig_instance"].isnull()] if "mig_instance" in cols else part
-    n_gpus = whole.groupby("host")["gpu"].nunique()
-    if "job_id" in cols:
-        work = [n_gpus, part["job_id"].notnull().any()]
-        counts, any_named = dask_compute(work, client=client, enabled=progress is not False)
-    else:
-        counts, any_named = dask_compute(n_gpus, client=client, enabled=False), False
+    cols = [c for c in ("host", "gpu", "job_id") if c in frame.columns]
+    grouped = frame[cols].groupby("host")
+    work = [grouped["gpu"].nunique()] + ([grouped["job_id"].count()] if "job_id" in cols else [])
+    counts = dask_compute(work, client=client, enabled=progress is not False)
+    named = counts[1] if len(counts) > 1 else counts[0] * 0  # non-null job ids per host
     table = pl.DataFrame(
-        {"host": [str(h) for h in counts.index], "n_gpus": [int(n) for n in counts.to_numpy()]},
-        schema={"host": pl.Utf8, "n_gpus": pl.Int64},
+        {
+            "host": [str(h) for h in counts[0].index],
+            "n_gpus": [int(n) for n in counts[0].to_numpy()],
+            "named": [int(named.get(h, 0)) > 0 for h in counts[0].index],
+        },
+        schema={"host": pl.Utf8, "n_gpus": pl.Int64, "named": pl.Boolean},
     )
-    return table.with_columns(pl.lit(bool(any_named)).alias("named"))
+    return table
 
 
 def dask_telemetry(source: Any, client: Any = None, *, kind: str = "auto") -> tuple[Any, bool]:

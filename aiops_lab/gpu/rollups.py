@@ -189,12 +189,19 @@ def _tier_price(key: str, prices: pl.DataFrame) -> float | None:
 
 
 def _jobs(
-    jobs: Any, usage: pl.DataFrame, prices: pl.DataFrame, *, labelled: bool = True
+    jobs: Any,
+    usage: pl.DataFrame,
+    prices: pl.DataFrame,
+    *,
+    known: pl.DataFrame | None = None,
+    labelled: bool = True,
 ) -> pl.DataFrame:
     """Per-job table: telemetry usage, joined with Slurm accounting when given.
 
-    A job the telemetry does not show wasted its whole allocation when the telemetry
-    names jobs (``labelled``); otherwise its usage, and so its waste, is unknown (null).
+    ``known`` (``job_id``, ``known``) says which jobs' usage the telemetry shows: the
+    others' waste is unknown (null). Without it, a job the telemetry does not show
+    wasted its whole allocation when the telemetry names jobs (``labelled``), else its
+    waste is unknown.
 
     ``fits_in`` names the smallest home for the job's peak memory (with 20 % headroom)
     and ``rightsized_cost`` what its GPU-hours would cost there, when the price table
@@ -215,11 +222,16 @@ def _jobs(
               "gpu_type", "gpu_hours_alloc", "queue_wait_s")  # fmt: skip
     acct = jobs.select(c for c in wanted if c in jobs.columns).rename({"user": "job_user"})
     out = acct.join(usage, on="job_id", how="left")
+    if known is None:
+        shown = pl.lit(labelled) | pl.col("gpu_hours").is_not_null()
+    else:
+        out = out.join(known.rename({"known": "_known"}), on="job_id", how="left")
+        shown = pl.col("_known").fill_null(False)
     return (
         out.with_columns(
             pl.coalesce("user", "job_user").alias("user"),
             # telemetry intervals can overrun a job's end by a sample: never negative waste
-            pl.when(pl.lit(labelled) | pl.col("gpu_hours").is_not_null())
+            pl.when(shown)
             .then(
                 (pl.col("gpu_hours_alloc") - pl.col("active_gpu_hours").fill_null(0.0)).clip(
                     lower_bound=0.0
@@ -227,6 +239,6 @@ def _jobs(
             )
             .alias("wasted_gpu_hours"),
         )
-        .drop("job_user")
+        .drop("job_user", "_known", strict=False)
         .sort("wasted_gpu_hours", descending=True, nulls_last=True)
     )
