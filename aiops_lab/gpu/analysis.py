@@ -170,7 +170,7 @@ def review(
     batch_rows : int
         About how many samples one piece holds: chunks hold a quarter of it, batches of
         whole GPUs all of it (three times as many for three columns). The default, 4M,
-        peaked at about 2.0 GB over the process in the benchmark at 100M samples.
+        peaked at about 2.1 GB over the process in the benchmark at 100M samples.
 
     Returns
     -------
