@@ -177,3 +177,18 @@ def test_a_busy_but_idle_pod_is_flagged_and_advised():
     advice = r.recommendations.filter(pl.col("target") == "pod serving/spin-0")
     assert advice["kind"].to_list() == ["busy but idle"]
     assert advice["saving_usd"][0] == pytest.approx(3.0 * 0.5)
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_busy_but_idle_hours_count_each_sample(streaming):
+    # GPU 0's first 30 samples: 90 % utilization, SM active 0.05 -> half an hour busy but
+    # idle; its mean over the hour (45.5 %) is under the flag's 50 %
+    frame = _telemetry()
+    source = frame.lazy() if streaming else frame
+    r = review(source, prices={"A100": 3.0}, streaming=streaming, batch_rows=40)
+    g = r.per_gpu.sort("gpu")
+    assert g["busy_but_idle_gpu_hours"].to_list() == pytest.approx([0.5, 0.0])
+    assert g["busy_but_idle"].to_list() == [False, False]
+    assert r.summary["busy_but_idle_gpu_hours"] == pytest.approx(0.5)
+    no_sm = review(frame.with_columns(pl.lit(None, dtype=pl.Float64).alias("sm_active")))
+    assert no_sm.summary["busy_but_idle_gpu_hours"] == 0.0  # no SM reading: not known

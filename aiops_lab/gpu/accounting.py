@@ -26,7 +26,16 @@ from aiops_lab.gpu import kernels as K
 from aiops_lab.gpu.cells import _CELL_US, _GPU_KEY, _cells, _cells_frame, _coded_cell_sums
 from aiops_lab.gpu.counting import StatsCounter, whole_percent
 from aiops_lab.gpu.result import GpuReview
-from aiops_lab.gpu.rollups import NO_JOB, _jobs, _per_gpu, _rollup, _slice_prices, busy_but_idle
+from aiops_lab.gpu.rollups import (
+    _BUSY_UTIL,
+    _IDLE_SM,
+    NO_JOB,
+    _jobs,
+    _per_gpu,
+    _rollup,
+    _slice_prices,
+    busy_but_idle,
+)
 from aiops_lab.gpu.stretches import _IdleStretches
 
 _LABELS = ("model", "user", "job_id", "pod", "namespace")
@@ -410,6 +419,7 @@ class _Accountant:
                 sums[f"{name}_n"] = np.zeros(n_runs)
                 if name == "_sm":
                     sums["_eff_w"] = sums["_util_w"]
+                    sums["_w_bbi"] = np.zeros(n_runs)
                 continue
             reading = values[col]
             has = ~np.isnan(reading)
@@ -417,12 +427,14 @@ class _Accountant:
             sums[f"{name}_n"] = total(has.astype(np.float64))
             if name == "_sm":  # SM activity where read, else utilization
                 sums["_eff_w"] = total(_zero_nan(np.where(has, reading * 100.0, util) * w_of))
+                sums["_w_bbi"] = total(np.where(_busy_idle(util, reading), w_of, 0.0))
         sums_frame = pl.DataFrame(
             {
                 "_w": sums["_w"],
                 "_w_idle": sums["_w_idle"],
                 "_util_w": sums["_util_w"],
                 "_eff_w": sums["_eff_w"],
+                "_w_bbi": sums["_w_bbi"],
                 "_sm_sum": sums["_sm_sum"],
                 "_sm_n": np.rint(sums["_sm_n"]).astype(np.int64),
                 "_n": np.rint(sums["_n"]).astype(np.int64),
@@ -778,6 +790,7 @@ class _Accountant:
             pl.Series("_w_idle", w_idle),
             pl.Series("_util_w", util_w),
             pl.Series("_eff_w", _zero_nan(np.where(np.isnan(sm), util, sm * 100.0) * weight)),
+            pl.Series("_w_bbi", np.where(_busy_idle(util, sm), weight, 0.0)),
             pl.lit(0.0).alias("_sm_sum"),
             pl.lit(0, dtype=pl.Int64).alias("_sm_n"),
             pl.lit(0, dtype=pl.Int64).alias("_n"),  # counted in their chunk
@@ -951,6 +964,11 @@ def _floats(series: pl.Series, order: np.ndarray | None) -> np.ndarray:
         series = series.fill_null(float("nan"))
     values = series.to_numpy()
     return values if order is None else np.take(values, order)
+
+
+def _busy_idle(util: np.ndarray, sm: np.ndarray) -> np.ndarray:
+    """Samples busy but idle: utilization high, SM activity read and low (NaN: not)."""
+    return (util >= _BUSY_UTIL) & (sm < _IDLE_SM)
 
 
 def _zero_nan(values: np.ndarray) -> np.ndarray:

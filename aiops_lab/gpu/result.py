@@ -49,7 +49,8 @@ class GpuReview(Result):
         to the user "(no job)". ``efficiency_source`` says whether the efficiency
         used SM activity (``sm_active``), utilization (``util_pct``, no SM readings) or
         each where read (``mixed``); ``busy_but_idle`` (per GPU, job and pod) flags a
-        mean utilization of 50 % or more with a mean SM activity under 0.2. A
+        mean utilization of 50 % or more with a mean SM activity under 0.2, and
+        ``busy_but_idle_gpu_hours`` counts the samples that were so, however short. A
         MIG instance is a row of ``per_gpu`` of its own (``mig_profile``): its hours are
         its own, its price its profile's (see :func:`~aiops_lab.gpu.review`).
     unpriced : polars.DataFrame
@@ -240,6 +241,7 @@ class GpuReview(Result):
             "idle_cost": idle_cost,
             "total_cost": float(g["total_cost"].sum()),
             "busy_but_idle_gpus": int(g["busy_but_idle"].sum()),
+            "busy_but_idle_gpu_hours": float(g["busy_but_idle_gpu_hours"].sum()),
             "period_start": self.period[0],
             "period_end": self.period[1],
             "idle_threshold": self._params["idle_threshold"],

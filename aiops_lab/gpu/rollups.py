@@ -133,6 +133,7 @@ def _rollup(runs: pl.DataFrame, by: list[str]) -> pl.DataFrame:
             _hours(pl.col("_w")).alias("gpu_hours"),
             _hours(pl.col("_w_active")).alias("active_gpu_hours"),
             _hours(pl.col("_w_idle")).alias("idle_gpu_hours"),
+            _hours(pl.col("_w_bbi")).alias("busy_but_idle_gpu_hours"),
             (pl.col("_util_w").sum() / w).alias("mean_util_pct"),
             (pl.col("_eff_w").sum() / w).alias("efficiency_pct"),
             _efficiency_source(),
