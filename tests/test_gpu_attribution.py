@@ -199,3 +199,57 @@ def _fill(frame: pl.DataFrame) -> pl.DataFrame:
         if name not in frame.columns:
             frame = frame.with_columns(pl.lit(None, dtype=dtype).alias(name))
     return frame.select(pl.col(n).cast(t) for n, t in JOBS_SCHEMA.items())
+
+
+def test_only_the_time_the_telemetry_ran_counts():
+    # the telemetry runs 00:00 to 01:00 (60 one-minute samples); F held n2 whole from
+    # 00:50 to 01:50: 2 GPUs x 10 minutes inside it, seen busy; G ran 02:00-03:00: no
+    # telemetry then, so its usage is unknown, not a wasted allocation
+    extra = pl.DataFrame(
+        {"job_id": ["F", "G"], "nodes": ["n2", "n[1-2]"], "gpus": [2, 4],
+         "start": [T0 + 50 * MIN, T0 + 120 * MIN], "end": [T0 + 110 * MIN, T0 + 180 * MIN],
+         "gpu_hours_alloc": [2.0, 4.0]}
+    )  # fmt: skip
+    jobs = pl.concat([_jobs().filter(pl.col("job_id") == "A"), _fill(extra)])
+    r = review(_telemetry(), jobs, prices={"A100": 1.0}, backend="numpy")
+    got = {row["job_id"]: row for row in r.per_job.iter_rows(named=True)}
+    assert got["F"]["gpu_hours"] == pytest.approx(20 / 60)
+    assert got["F"]["wasted_gpu_hours"] == pytest.approx(0.0)  # not the 1.67 h after the log
+    assert got["G"]["wasted_gpu_hours"] is None
+    # a review period that leaves A out: A's usage is unknown too
+    later = review(_telemetry(), jobs, prices={"A100": 1.0}, start=T0 + 45 * MIN)
+    a = later.per_job.filter(pl.col("job_id") == "A").row(0, named=True)
+    assert a["wasted_gpu_hours"] is None
+
+
+def test_a_mig_host_is_not_guessed_and_its_jobs_are_unknown():
+    # n2's GPU 0 is split: Slurm counts slices, the telemetry GPUs; no job is put down there
+    frame = _telemetry().with_columns(
+        pl.when((pl.col("host") == "n2") & (pl.col("gpu") == 0)).then(pl.lit("1")).otherwise(None).alias("mig_instance")
+    )  # fmt: skip
+    r = review(frame, _jobs(), prices={"A100": 1.0}, backend="numpy")
+    got = {row["job_id"]: row for row in r.per_job.iter_rows(named=True)}
+    assert got["C"]["gpu_hours"] is None and got["C"]["wasted_gpu_hours"] is None
+    # A held both hosts whole: n1's samples are its own, n2's half of it is unknown
+    assert got["A"]["gpu_hours"] == pytest.approx(20 / 60)
+    assert got["A"]["wasted_gpu_hours"] is None
+
+
+def test_a_lazy_frame_is_filled_whatever_a_query_reads():
+    lazy = attribute_jobs(_telemetry().lazy(), _jobs())
+    counts = dict(lazy.group_by("job_id").len().collect().iter_rows())
+    assert counts == {None: 160, "A": 40, "C": 40}
+
+
+def test_odd_node_lists_and_host_tables():
+    twice = _jobs().with_columns(
+        pl.when(pl.col("job_id") == "C").then(pl.lit("n[2,2]")).otherwise(pl.col("nodes")).alias("nodes")
+    )  # fmt: skip
+    out = attribute_jobs(_telemetry(), twice)
+    assert out.filter(pl.col("job_id") == "C").height == 40  # n2 named twice: still C's
+    # a host table that lacks a host of the telemetry: that host gets no job, no error
+    from aiops_lab.gpu.attribution import gpus_per_host
+
+    hosts = gpus_per_host(_telemetry()).filter(pl.col("host") == "n2")
+    out = attribute_jobs(_telemetry(), _jobs(), hosts)
+    assert out.filter(pl.col("host") == "n1")["job_id"].null_count() == 120

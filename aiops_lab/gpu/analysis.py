@@ -33,7 +33,12 @@ from aiops_lab.gpu.accounting import (
     _Restart,
     chunk_query,
 )
-from aiops_lab.gpu.attribution import attribute_jobs, gpus_per_host, usage_known
+from aiops_lab.gpu.attribution import (
+    _hosts_from_gpus,
+    attribute_jobs,
+    gpus_per_host,
+    usage_known,
+)
 from aiops_lab.gpu.counting import StatsCounter, whole_percent
 from aiops_lab.gpu.result import GpuReview
 from aiops_lab.gpu.rollups import MEMORY_TIERS, NO_JOB
@@ -201,7 +206,15 @@ def review(
     if isinstance(frame, pl.LazyFrame) and streaming is not False:
         # samples per GPU, samples without a time included (reading the times costs),
         # and with jobs whether the telemetry names any
-        named = [pl.col("job_id").is_not_null().any().alias("_named")] if jobs is not None else []
+        named = (
+            [
+                pl.col("job_id").is_not_null().any().alias("_named"),
+                pl.col("timestamp").min().alias("_first"),
+                pl.col("timestamp").max().alias("_last"),
+            ]
+            if jobs is not None
+            else []
+        )
         sizes = (
             frame.group_by(*_GPU_KEY).agg(pl.len().alias("n"), *named).collect(engine="streaming")
         )
@@ -241,14 +254,19 @@ def review(
 
 def _hosts_of(sizes: pl.DataFrame) -> pl.DataFrame:
     """:func:`~aiops_lab.gpu.attribution.gpus_per_host` from the samples per GPU."""
-    return sizes.group_by("host").agg(
-        pl.col("gpu").n_unique().alias("n_gpus"), pl.col("_named").any().alias("named")
+    per_gpu = sizes.group_by("host", "gpu").agg(
+        pl.col("_named").any().alias("named"),
+        pl.col("mig_instance").is_not_null().any().alias("mig"),
+        pl.col("_first").min().alias("first"),
+        pl.col("_last").max().alias("last"),
+        pl.col("n").sum(),
     )
+    return _hosts_from_gpus(per_gpu)
 
 
 def _with_jobs(
     frame: Any, jobs: pl.DataFrame | None, hosts: pl.DataFrame | None = None
-) -> tuple[Any, bool | None]:
+) -> tuple[Any, pl.DataFrame | None]:
     """``frame`` with its samples' jobs and users from Slurm, and whose usage it shows.
 
     On hosts whose samples name no job (nvidia-smi logs), samples are put down to the

@@ -91,7 +91,7 @@ def _node_rows(jobs: pl.DataFrame) -> pl.DataFrame:
     ).iter_rows():
         if nodes is None:
             continue
-        hosts = expand_hostlist(nodes)
+        hosts = list(dict.fromkeys(expand_hostlist(nodes)))  # a host named twice: once
         rows.extend((job_id, h, start, end, (gpus or 0) / len(hosts)) for h in hosts)
     schema = {
         "job_id": pl.Utf8, "host": pl.Utf8, "start": jobs.schema["start"],
@@ -104,10 +104,12 @@ def whole_node_windows(jobs: pl.DataFrame, hosts: pl.DataFrame) -> pl.DataFrame:
     """When each host was wholly held by one job: ``host``, ``start``, ``end``, ``job_id``.
 
     A job holds ``gpus / number of its nodes`` GPUs on each of its nodes; it holds a host
-    whole when that is at least the physical GPUs the telemetry shows there (``hosts``:
-    ``host``, ``n_gpus``). Jobs without nodes, GPUs or times are left out, and so are
+    whole when that is at least the GPUs the telemetry shows there (``hosts``: ``host``,
+    ``n_gpus``, ``mig``). Left out: jobs without nodes, GPUs or times; hosts with MIG
+    instances (Slurm counts each slice as a GPU, the telemetry a slice's GPU once); and
     windows that overlap another on their host (which job a sample was is unclear).
     """
+    whole = hosts.filter(~pl.col("mig")) if "mig" in hosts.columns else hosts
     windows = (
         _node_rows(jobs)
         .filter(
@@ -116,7 +118,7 @@ def whole_node_windows(jobs: pl.DataFrame, hosts: pl.DataFrame) -> pl.DataFrame:
             & (pl.col("end") > pl.col("start"))
             & (pl.col("_per_node") > 0)
         )
-        .join(hosts.select("host", "n_gpus"), on="host", how="inner")
+        .join(whole.select("host", "n_gpus"), on="host", how="inner")
         .filter(pl.col("_per_node") >= pl.col("n_gpus"))
         .sort("host", "start", "end")
     )
@@ -129,46 +131,96 @@ def whole_node_windows(jobs: pl.DataFrame, hosts: pl.DataFrame) -> pl.DataFrame:
 
 
 def usage_known(jobs: pl.DataFrame, hosts: pl.DataFrame) -> pl.DataFrame:
-    """``job_id``, ``known``: whether the telemetry shows all of a job's GPU time.
+    """``job_id``, ``known`` and ``alloc_seen_h``: whether the telemetry shows a job's GPU
+    time, and the GPU-hours it held while the telemetry ran.
 
-    A job's usage is known when each of its nodes has telemetry that names jobs, or one
-    it held whole (:func:`whole_node_windows`, put down to it by :func:`attribute_jobs`);
-    a job without a node list, when the telemetry names jobs anywhere. Otherwise (a host
-    without telemetry, or part of a node whose samples name no job) it is unknown.
+    A job's usage is known when it ran while its nodes had telemetry (``hosts``:
+    ``first`` and ``end``, when their samples begin and stop counting) and each of its
+    nodes either names jobs in its samples or was held whole by it
+    (:func:`whole_node_windows`, put down to it by :func:`attribute_jobs`); a job
+    without a node list, when the telemetry names jobs anywhere. ``alloc_seen_h`` counts
+    only the part of the allocation inside each node's telemetry (all of it, without a
+    node list). Otherwise (a host without telemetry, part of a node whose samples name
+    no job, a MIG host) the usage is unknown.
     """
     named_any = bool(hosts["named"].any()) if hosts.height else False
-    per_node = _node_rows(jobs).join(
-        hosts.select("host", "named"), on="host", how="left"
-    ).join(
-        whole_node_windows(jobs, hosts.filter(~pl.col("named"))).select(
-            "job_id", "host", pl.lit(True).alias("_whole")
-        ),
-        on=["job_id", "host"], how="left",
+    unnamed = hosts.filter(~pl.col("named"))
+    whole = whole_node_windows(jobs, unnamed).select("job_id", "host", pl.lit(True).alias("_whole"))
+    seen_s = (
+        pl.min_horizontal("end", "_h_end").cast(pl.Int64)
+        - pl.max_horizontal("start", "_h_first").cast(pl.Int64)
     )  # fmt: skip
-    node_known = (
-        per_node.group_by("job_id")
-        .agg((pl.col("named").fill_null(False) | pl.col("_whole").fill_null(False)).all().alias("known"))
+    per_node = (
+        _node_rows(jobs)
+        .join(
+            hosts.select(
+                "host", "named",
+                pl.col("first").cast(jobs.schema["start"]).alias("_h_first"),
+                pl.col("end").cast(jobs.schema["end"]).alias("_h_end"),
+            ),
+            on="host", how="left",
+        )
+        .join(whole, on=["job_id", "host"], how="left")
+        .with_columns(
+            # microseconds of the job inside the node's telemetry (0: none)
+            seen_s.clip(lower_bound=0).fill_null(0).alias("_seen"),
+        )
     )  # fmt: skip
-    return (
-        jobs.select("job_id")
-        .unique(maintain_order=True)
-        .join(node_known, on="job_id", how="left")
-        .with_columns(pl.col("known").fill_null(named_any))
+    unit = (
+        3600.0 * {"ns": 1e9, "us": 1e6, "ms": 1e3}[getattr(jobs.schema["start"], "time_unit", "us")]
     )
+    node_known = per_node.group_by("job_id").agg(
+        (
+            (pl.col("named").fill_null(False) | pl.col("_whole").fill_null(False))
+            & (pl.col("_seen") > 0)
+        )
+        .all()
+        .alias("known"),
+        (pl.col("_per_node") * pl.col("_seen") / unit).sum().alias("alloc_seen_h"),
+    )
+    return (
+        jobs.select("job_id", pl.col("gpu_hours_alloc") if "gpu_hours_alloc" in jobs.columns else pl.lit(None, pl.Float64).alias("gpu_hours_alloc"))
+        .unique("job_id", maintain_order=True)
+        .join(node_known, on="job_id", how="left")
+        .with_columns(
+            pl.col("known").fill_null(named_any),
+            pl.coalesce("alloc_seen_h", "gpu_hours_alloc").alias("alloc_seen_h"),
+        )
+        .drop("gpu_hours_alloc")
+    )  # fmt: skip
 
 
 def gpus_per_host(telemetry: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
-    """``host``, ``n_gpus`` (physical GPUs the telemetry shows there) and ``named``
-    (whether any of its samples names a job), read in one pass."""
-    plan = (
+    """Per host: ``n_gpus`` (physical GPUs the telemetry shows), ``named`` (whether any
+    sample names a job), ``mig`` (whether it has MIG instances), ``first`` (its first
+    sample) and ``end`` (when its samples stop counting: each GPU's last sample plus its
+    mean interval), read in one pass."""
+    cols = telemetry.collect_schema().names()
+    mig = pl.col("mig_instance").is_not_null().any() if "mig_instance" in cols else pl.lit(False)
+    per_gpu = (
         telemetry.lazy()
-        .group_by("host")
+        .group_by("host", "gpu")
         .agg(
-            pl.col("gpu").n_unique().alias("n_gpus"),
             pl.col("job_id").is_not_null().any().alias("named"),
+            mig.alias("mig"),
+            pl.col("timestamp").min().alias("first"),
+            pl.col("timestamp").max().alias("last"),
+            pl.len().alias("n"),
         )
     )
-    return plan.collect(engine="streaming")
+    return _hosts_from_gpus(per_gpu.collect(engine="streaming"))
+
+
+def _hosts_from_gpus(per_gpu: pl.DataFrame) -> pl.DataFrame:
+    """:func:`gpus_per_host` from per-GPU ``named``, ``mig``, ``first``, ``last``, ``n``."""
+    step = (pl.col("last") - pl.col("first")) / (pl.col("n") - 1).clip(lower_bound=1)
+    return per_gpu.group_by("host").agg(
+        pl.col("gpu").n_unique().alias("n_gpus"),
+        pl.col("named").any(),
+        pl.col("mig").any(),
+        pl.col("first").min(),
+        (pl.col("last") + step).max().alias("end"),
+    )
 
 
 #: a host's place in the window keys: times in milliseconds stay below it until 2109
@@ -182,12 +234,13 @@ def attribute_jobs(
 ) -> pl.DataFrame | pl.LazyFrame:
     """``telemetry`` with ``job_id`` filled where Slurm says one job held the whole host.
 
-    On a host whose samples name no job, a sample of a whole GPU (not a MIG slice)
-    that a job held whole (all the GPUs the telemetry shows there; see
+    On a host whose samples name no job (and without MIG instances), a sample that a
+    job held whole (all the GPUs the telemetry shows there; see
     :func:`whole_node_windows`) between its start and end gets that job's id. The
     others keep theirs or none: without GPU indices in Slurm's accounting, a job on
     part of a node cannot be told apart from its neighbours. Rows and their order are
-    kept; a lazy frame stays lazy and streams, batch by batch.
+    kept; a lazy frame stays lazy and streams, batch by batch (each batch read with all
+    its columns).
 
     Parameters
     ----------
@@ -223,29 +276,22 @@ def attribute_jobs(
         (pl.col("_h") * _HOST_MS + pl.col("_e")).alias("_ke"),
     ).sort("_ks")  # fmt: skip
     starts, ends, ids = w["_ks"], w["_ke"], w["job_id"]
-    host = pl.col("host").cast(pl.Enum(levels.to_list())).to_physical().cast(pl.Int64)
+    # a host the table does not know (not in ``hosts``) gets no job
+    host = pl.col("host").cast(pl.Enum(levels.to_list()), strict=False).to_physical().cast(pl.Int64)
     key = host * _HOST_MS + pl.col("timestamp").dt.epoch("ms")
     at = (pl.lit(starts).search_sorted(key, side="right").cast(pl.Int64) - 1).clip(0)
     held = key.is_not_null() & (pl.lit(starts).gather(at) <= key) & (key < pl.lit(ends).gather(at))
 
-    def filled(whole_gpus: bool) -> pl.Expr:
-        # a MIG slice's job is unclear: only whole GPUs' samples (a frame without the
-        # column, or a query that does not read it, has none)
-        take = held & pl.col("mig_instance").is_null() if whole_gpus else held
-        return (
-            pl.when(pl.col("job_id").is_null() & take)
-            .then(pl.lit(ids).gather(at))
-            .otherwise(pl.col("job_id"))
-            .alias("job_id")
-        )
-
+    filled = (
+        pl.when(pl.col("job_id").is_null() & held)
+        .then(pl.lit(ids).gather(at))
+        .otherwise(pl.col("job_id"))
+        .alias("job_id")
+    )
     if isinstance(telemetry, pl.DataFrame):
-        return telemetry.with_columns(filled("mig_instance" in telemetry.columns))
-
-    def fill(batch: pl.DataFrame) -> pl.DataFrame:
-        if not {"job_id", "host", "timestamp"} <= set(batch.columns):
-            return batch  # a query that does not read the jobs
-        return batch.with_columns(filled("mig_instance" in batch.columns))
-
-    # batch by batch, so a long log streams (the search is not a streaming expression)
-    return telemetry.map_batches(fill, streamable=True, projection_pushdown=True, validate_output_schema=False)  # fmt: skip
+        return telemetry.with_columns(filled)
+    # batch by batch, so a long log streams (the search is not a streaming expression);
+    # every batch whole, so what a query reads cannot change which samples are filled
+    return telemetry.map_batches(
+        lambda batch: batch.with_columns(filled), streamable=True, validate_output_schema=False
+    )

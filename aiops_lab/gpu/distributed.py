@@ -45,7 +45,7 @@ from aiops_lab.gpu.analysis import (
     _source,
     load_prices,
 )
-from aiops_lab.gpu.attribution import attribute_jobs, usage_known
+from aiops_lab.gpu.attribution import _hosts_from_gpus, attribute_jobs, usage_known
 from aiops_lab.gpu.result import GpuReview
 from aiops_lab.progress import dask_compute
 
@@ -270,20 +270,27 @@ def _in_period(frame: Any, start: Any, end: Any) -> Any:
 
 def _hosts(frame: Any, client: Any, progress: bool | None) -> pl.DataFrame:
     """:func:`~aiops_lab.gpu.attribution.gpus_per_host` of a Dask frame, on the cluster."""
-    cols = [c for c in ("host", "gpu", "job_id") if c in frame.columns]
-    grouped = frame[cols].groupby("host")
-    work = [grouped["gpu"].nunique()] + ([grouped["job_id"].count()] if "job_id" in cols else [])
-    counts = dask_compute(work, client=client, enabled=progress is not False)
-    named = counts[1] if len(counts) > 1 else counts[0] * 0  # non-null job ids per host
-    table = pl.DataFrame(
-        {
-            "host": [str(h) for h in counts[0].index],
-            "n_gpus": [int(n) for n in counts[0].to_numpy()],
-            "named": [int(named.get(h, 0)) > 0 for h in counts[0].index],
-        },
-        schema={"host": pl.Utf8, "n_gpus": pl.Int64, "named": pl.Boolean},
-    )
-    return table
+    spec: dict[str, Any] = {"timestamp": ["min", "max", "size"]}
+    for col in ("job_id", "mig_instance"):
+        if col in frame.columns:
+            spec[col] = "count"  # non-null values
+    per_gpu = dask_compute(
+        frame[["host", "gpu", *spec]].groupby(["host", "gpu"]).agg(spec),
+        client=client, enabled=progress is not False,
+    )  # fmt: skip
+    per_gpu.columns = ["_".join(c) if isinstance(c, tuple) else c for c in per_gpu.columns]
+    table = pl.from_pandas(per_gpu.reset_index())
+    return _hosts_from_gpus(
+        table.select(
+            pl.col("host").cast(pl.Utf8),
+            "gpu",
+            (pl.col("job_id_count") > 0 if "job_id" in spec else pl.lit(False)).alias("named"),
+            (pl.col("mig_instance_count") > 0 if "mig_instance" in spec else pl.lit(False)).alias("mig"),
+            pl.col("timestamp_min").alias("first"),
+            pl.col("timestamp_max").alias("last"),
+            pl.col("timestamp_size").alias("n"),
+        )
+    )  # fmt: skip
 
 
 def dask_telemetry(source: Any, client: Any = None, *, kind: str = "auto") -> tuple[Any, bool]:

@@ -226,20 +226,24 @@ def _jobs(
     if known is None:
         shown = pl.lit(labelled) | pl.col("gpu_hours").is_not_null()
     else:
-        out = out.join(known.rename({"known": "_known"}), on="job_id", how="left")
+        out = out.join(
+            known.rename({"known": "_known", "alloc_seen_h": "_alloc"}), on="job_id", how="left"
+        )
         shown = pl.col("_known").fill_null(False)
     return (
         out.with_columns(
             pl.coalesce("user", "job_user").alias("user"),
             # telemetry intervals can overrun a job's end by a sample: never negative waste
+            # of the allocation, the part the telemetry ran through (all of it, unknown)
             pl.when(shown)
             .then(
-                (pl.col("gpu_hours_alloc") - pl.col("active_gpu_hours").fill_null(0.0)).clip(
-                    lower_bound=0.0
-                )
+                (
+                    (pl.col("_alloc") if known is not None else pl.col("gpu_hours_alloc"))
+                    - pl.col("active_gpu_hours").fill_null(0.0)
+                ).clip(lower_bound=0.0)
             )
             .alias("wasted_gpu_hours"),
         )
-        .drop("job_user", "_known", strict=False)
+        .drop("job_user", "_known", "_alloc", strict=False)
         .sort("wasted_gpu_hours", descending=True, nulls_last=True)
     )
