@@ -267,6 +267,69 @@ CONTENDERS: dict[str, Callable[[Path], Any]] = {
     "pandas": run_pandas,
 }
 
+# -- with Slurm jobs (--slurm) ----------------------------------------------------------------
+_SLURM: dict[Path, pl.DataFrame] = {}
+
+
+def _source(path: Path) -> pl.LazyFrame:
+    return pl.scan_parquet(path / "*.parquet" if path.is_dir() else path)
+
+
+def slurm_jobs(path: Path) -> pl.DataFrame:
+    """One 8-hour job per host and day holding the whole host, 01:00-09:00 (kept per path)."""
+    if path not in _SLURM:
+        from aiops_lab.gpu.sources import JOBS_SCHEMA
+
+        span = (
+            _source(path)
+            .group_by("host")
+            .agg(pl.col("gpu").n_unique().alias("gpus"), pl.col("timestamp").min().alias("t0"),
+                 pl.col("timestamp").max().alias("t1"))
+            .collect()
+        )  # fmt: skip
+        rows = []
+        for host, gpus, t0, t1 in span.sort("host").iter_rows():
+            day = t0.replace(hour=0, minute=0, second=0, microsecond=0)
+            while day < t1:
+                start, end = day + pd.Timedelta(hours=1), day + pd.Timedelta(hours=9)
+                rows.append((f"{host}-{day:%m%d}", host, gpus, start, end, gpus * 8.0))
+                day += pd.Timedelta(days=1)
+        jobs = pl.DataFrame(
+            rows, orient="row",
+            schema=["job_id", "nodes", "gpus", "start", "end", "gpu_hours_alloc"],
+        ).with_columns(submit=pl.col("start"), user=pl.lit("bench"))  # fmt: skip
+        _SLURM[path] = jobs.select(
+            (pl.col(n) if n in jobs.columns else pl.lit(None)).cast(t).alias(n)
+            for n, t in JOBS_SCHEMA.items()
+        )
+    return _SLURM[path]
+
+
+def run_jobs_named(path: Path) -> pl.DataFrame:
+    """The streamed review with Slurm jobs, the samples naming their jobs."""
+    from aiops_lab.gpu import review
+
+    return review(
+        _source(path), slurm_jobs(path), prices=PRICES, idle_threshold=IDLE_THRESHOLD,
+        backend="numpy", streaming=True,
+    ).per_job  # fmt: skip
+
+
+def run_jobs_unnamed(path: Path) -> pl.DataFrame:
+    """The same with the job ids dropped: samples put down to whole-node jobs."""
+    from aiops_lab.gpu import review
+
+    return review(
+        _source(path).with_columns(job_id=pl.lit(None, dtype=pl.Utf8)), slurm_jobs(path),
+        prices=PRICES, idle_threshold=IDLE_THRESHOLD, backend="numpy", streaming=True,
+    ).per_job  # fmt: skip
+
+
+SLURM_CONTENDERS: dict[str, Callable[[Path], Any]] = {
+    "jobs_named": run_jobs_named,
+    "jobs_unnamed": run_jobs_unnamed,
+}
+
 
 def differences(ours: pl.DataFrame, theirs: pd.DataFrame) -> dict[str, float]:
     """Max absolute difference per column over the GPUs, after matching them by host and GPU."""
@@ -313,9 +376,11 @@ def time_reads(path: Path, repeat: int) -> dict[str, float]:
 
 def child(name: str, path: Path) -> None:
     """Subprocess mode: warm up on a small file, run ``name`` on ``path``, print its memory."""
-    fn = CONTENDERS[name]
+    fn = {**CONTENDERS, **SLURM_CONTENDERS}[name]
     with tempfile.TemporaryDirectory() as tmp:
         fn(write_telemetry(WARMUP_ROWS, Path(tmp)))
+    if name in SLURM_CONTENDERS:
+        slurm_jobs(path)  # the jobs frame is input, not work
     gc.collect()
     reset = _reset_peak()
     base = _rss_bytes()
@@ -426,6 +491,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--profile", type=int, default=0, metavar="TOP", help="cProfile review at the largest N"
     )
+    parser.add_argument(
+        "--slurm",
+        action="store_true",
+        help="also time the streamed review with Slurm jobs (job ids kept, then dropped)",
+    )
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--path", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -533,12 +603,24 @@ def main(argv: list[str] | None = None) -> int:
                         continue
                     log(f"  peak memory of {name} (fresh process)")
                     c["memory"] = measure_memory(name, path, 60 + 3 * c["best_s"])
+            if args.slurm:
+                slurm_jobs(path)
+                entry["slurm"] = {"jobs": _SLURM[path].height}
+                for name, fn in SLURM_CONTENDERS.items():
+                    log(f"  timing {name} (best of {args.repeat})")
+                    timing = best_of(fn, path, args.repeat)
+                    timing.pop("result")
+                    if not args.no_memory:
+                        timing["memory"] = measure_memory(name, path, 60 + 3 * timing["best_s"])
+                    entry["slurm"][name] = timing
+                    log(f"    {timing['best_s']:.2f} s")
             if args.profile and rows == rows_list[-1]:
                 log(f"  profiling aiops_lab at {rows:,} rows")
                 profile = profile_review(path, args.profile)
             results.append(entry)
 
     _print_tables(results)
+    _print_slurm(results)
     if profile:
         print()
         print(profile)
@@ -548,6 +630,27 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps(payload, indent=2, default=float))
         print(f"\nwrote {args.json}")
     return 0
+
+
+def _print_slurm(results: list[dict[str, Any]]) -> None:
+    rows = [r for r in results if "slurm" in r]
+    if not rows:
+        return
+    print()
+    print("| rows | whole-node jobs | streamed s | with jobs, ids kept s | peak MB | with jobs, ids dropped s | peak MB |")  # fmt: skip
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        plain = r["contenders"].get("aiops_lab_stream", {}).get("best_s")
+        cells = [
+            f"{r['rows']:,}",
+            str(r["slurm"]["jobs"]),
+            "n/a" if plain is None else f"{plain:.2f}",
+        ]
+        for name in SLURM_CONTENDERS:
+            c = r["slurm"][name]
+            peak = _peak_mb(c)
+            cells += [f"{c['best_s']:.2f}", "n/a" if peak is None else f"{peak:.0f}"]
+        print("| " + " | ".join(cells) + " |")
 
 
 def _peak_mb(c: dict[str, Any]) -> float | None:
