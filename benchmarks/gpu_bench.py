@@ -632,6 +632,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _times(speed: float | None) -> str:
+    return "n/a" if speed is None else f"{speed:.1f}x"
+
+
 def _print_slurm(results: list[dict[str, Any]]) -> None:
     rows = [r for r in results if "slurm" in r]
     if not rows:
@@ -675,7 +679,7 @@ def _print_tables(results: list[dict[str, Any]]) -> None:
         if "skipped" in p:
             notes.append(f"{e['rows']:,} rows, pandas {p['skipped']}")
         print(f"| {e['rows']:,} | {_fmt(a_s, '.2f')} | {_fmt(st_s, '.2f')} | {_fmt(p_s, '.2f')} "
-              f"| {_fmt(speed_a, '.1f')}x / {_fmt(speed_st, '.1f')}x | {_fmt(_peak_mb(a), '.0f')} | {_fmt(_peak_mb(st), '.0f')} "
+              f"| {_times(speed_a)} / {_times(speed_st)} | {_fmt(_peak_mb(a), '.0f')} | {_fmt(_peak_mb(st), '.0f')} "
               f"| {_fmt(_peak_mb(p), '.0f')} | {_fmt(diff, '.1e')} |")  # fmt: skip
     for n in notes:
         print(f"\n{n}")
