@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
+from aiops_lab.gpu.rollups import _norm
 from aiops_lab.result import Result
 
 if TYPE_CHECKING:
@@ -21,10 +22,6 @@ _NO_PRICE = pl.DataFrame(
     schema={"model": pl.Utf8, "mig_profile": pl.Utf8, "n_gpus": pl.UInt32, "gpu_hours": pl.Float64}
 )
 _KEY = ("host", "gpu", "mig_instance")
-
-
-def _norm(name: str) -> str:
-    return name.lower().replace("-", " ").replace("_", " ")
 
 
 def _epoch_s(value: Any) -> float:

@@ -30,7 +30,8 @@ _BUSY_UTIL, _IDLE_SM = 50.0, 0.2
 
 
 def _norm(name: str) -> str:
-    return name.lower().replace("-", " ")
+    """A GPU model or type name to match by: lower case, ``-`` and ``_`` as spaces."""
+    return name.lower().replace("-", " ").replace("_", " ")
 
 
 def _price_of(models: list[str], prices: pl.DataFrame) -> dict[str, float | None]:
