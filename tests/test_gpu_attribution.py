@@ -229,7 +229,8 @@ def test_a_mig_host_is_not_guessed_and_its_jobs_are_unknown():
     )  # fmt: skip
     r = review(frame, _jobs(), prices={"A100": 1.0}, backend="numpy")
     got = {row["job_id"]: row for row in r.per_job.iter_rows(named=True)}
-    assert got["C"]["gpu_hours"] is None and got["C"]["wasted_gpu_hours"] is None
+    assert got["C"]["gpu_hours"] is None
+    assert got["C"]["wasted_gpu_hours"] is None
     # A held both hosts whole: n1's samples are its own, n2's half of it is unknown
     assert got["A"]["gpu_hours"] == pytest.approx(20 / 60)
     assert got["A"]["wasted_gpu_hours"] is None
@@ -253,3 +254,20 @@ def test_odd_node_lists_and_host_tables():
     hosts = gpus_per_host(_telemetry()).filter(pl.col("host") == "n2")
     out = attribute_jobs(_telemetry(), _jobs(), hosts)
     assert out.filter(pl.col("host") == "n1")["job_id"].null_count() == 120
+
+
+def test_the_story_says_what_the_review_cannot_see():
+    from aiops_lab.gpu import story
+
+    n1_gpu1 = (pl.col("host") == "n1") & (pl.col("gpu") == 1)
+    frame = _telemetry().with_columns(
+        pl.when(pl.col("host") == "n2").then(pl.lit("NVIDIA H100 80GB HBM3")).otherwise(pl.col("model")).alias("model"),
+        pl.when(n1_gpu1).then(0.0).otherwise(pl.col("util_pct")).alias("util_pct"),  # idle
+    )  # fmt: skip
+    r = review(frame, _jobs(), prices={"A100": 1.0}, backend="numpy")
+    text = story.verdict(r)
+    assert "2 GPU-hours are of models the price table lacks" in text  # n2: 2 GPUs x 1 h
+    assert "no job is known to have held" in text  # B's GPU on n1 cannot be told apart
+    steps = story.next_steps(r)
+    assert steps[0].startswith("**price missing** (1): NVIDIA H100 80GB HBM3: add the model")
+    assert any(s.startswith("**job usage unknown** (1): 1 job: label the samples") for s in steps)

@@ -290,7 +290,7 @@ class GpuReview(Result):
             )
             if unknown.height:
                 held = float(unknown["gpu_hours_alloc"].sum())
-                rows.append({"kind": "job usage unknown", "target": f"{unknown.height} jobs", "saving_usd": None,
+                rows.append({"kind": "job usage unknown", "target": f"{unknown.height} job{'s' if unknown.height != 1 else ''}", "saving_usd": None,
                              "evidence": f"they held {held:,.0f} GPU-hours that the telemetry cannot tell apart: part of a node whose samples name no job (Slurm does not record which GPUs), or a host without telemetry",
                              "action": "label the samples with their job (dcgm-exporter's HPC job mapping, or a job_id column) to see their usage"})  # fmt: skip
         if "idle_gpus_while_queued" in jobs.columns:
