@@ -271,3 +271,18 @@ def test_the_story_says_what_the_review_cannot_see():
     steps = story.next_steps(r)
     assert steps[0].startswith("**price missing** (1): NVIDIA H100 80GB HBM3: add the model")
     assert any(s.startswith("**job usage unknown** (1): 1 job: label the samples") for s in steps)
+
+
+def test_jobs_without_times_or_gpus_have_unknown_usage():
+    # n1's samples name jobs, so its jobs are judged by what the samples say; but a job
+    # without a start, an end or a GPU count has no allocation to set against them
+    named = _telemetry({("n1", 1, 0): "Z"})
+    jobs = _jobs().with_columns(
+        pl.when(pl.col("job_id") == "B").then(None).otherwise(pl.col("start")).alias("start"),
+        pl.when(pl.col("job_id") == "A").then(None).otherwise(pl.col("gpus")).alias("gpus"),
+    )
+    r = review(named, jobs, prices={"A100": 1.0}, backend="numpy")
+    got = {row["job_id"]: row for row in r.per_job.iter_rows(named=True)}
+    assert got["B"]["wasted_gpu_hours"] is None
+    assert got["A"]["wasted_gpu_hours"] is None
+    assert got["C"]["wasted_gpu_hours"] == pytest.approx(0.0)  # n2 whole, all seen busy

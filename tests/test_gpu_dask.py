@@ -177,3 +177,21 @@ def test_telemetry_without_job_ids_is_put_down_to_whole_node_jobs_as_in_memory(c
     assert r.per_job.select(cols).sort("job_id").equals(whole.per_job.select(cols).sort("job_id"))
     assert r.per_job.filter(pl.col("job_id") == "A")["gpu_hours"][0] == pytest.approx(40 / 60)
     assert r.per_gpu["max_temp_c"].to_list() == [50.0] * 4  # the temperature reaches the workers
+
+
+def test_a_categorical_host_counts_the_gpus_of_each_host_as_in_memory(client):
+    from tests.test_gpu_attribution import _jobs as node_jobs
+    from tests.test_gpu_attribution import _telemetry as unnamed
+
+    # n2 keeps one GPU: C then held it whole
+    frame = unnamed().filter(~((pl.col("host") == "n2") & (pl.col("gpu") == 1)))
+    jobs = node_jobs().with_columns(
+        pl.when(pl.col("job_id") == "C").then(1).otherwise(pl.col("gpus")).alias("gpus")
+    )
+    whole = review(frame, jobs, prices={"A100": 1.0})
+    pdf = frame.to_pandas()
+    pdf["host"] = pdf["host"].astype("category")
+    r = review_dask(dd.from_pandas(pdf, npartitions=2, sort=False), jobs, prices={"A100": 1.0}, client=client)  # fmt: skip
+    cols = ["job_id", "gpu_hours", "wasted_gpu_hours"]
+    assert r.per_job.select(cols).sort("job_id").equals(whole.per_job.select(cols).sort("job_id"))
+    assert r.per_job.filter(pl.col("job_id") == "C")["gpu_hours"][0] == pytest.approx(20 / 60)

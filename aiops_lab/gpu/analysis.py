@@ -254,14 +254,13 @@ def review(
 
 def _hosts_of(sizes: pl.DataFrame) -> pl.DataFrame:
     """:func:`~aiops_lab.gpu.attribution.gpus_per_host` from the samples per GPU."""
-    per_gpu = sizes.group_by("host", "gpu").agg(
-        pl.col("_named").any().alias("named"),
-        pl.col("mig_instance").is_not_null().any().alias("mig"),
-        pl.col("_first").min().alias("first"),
-        pl.col("_last").max().alias("last"),
-        pl.col("n").sum(),
-    )
-    return _hosts_from_gpus(per_gpu)
+    return _hosts_from_gpus(
+        sizes.select(
+            "host", "gpu", pl.col("_named").alias("named"),
+            pl.col("mig_instance").is_not_null().alias("mig"),
+            pl.col("_first").alias("first"), pl.col("_last").alias("last"), "n",
+        )
+    )  # fmt: skip
 
 
 def _with_jobs(

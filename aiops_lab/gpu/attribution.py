@@ -92,7 +92,8 @@ def _node_rows(jobs: pl.DataFrame) -> pl.DataFrame:
         if nodes is None:
             continue
         hosts = list(dict.fromkeys(expand_hostlist(nodes)))  # a host named twice: once
-        rows.extend((job_id, h, start, end, (gpus or 0) / len(hosts)) for h in hosts)
+        share = None if gpus is None else gpus / len(hosts)
+        rows.extend((job_id, h, start, end, share) for h in hosts)
     schema = {
         "job_id": pl.Utf8, "host": pl.Utf8, "start": jobs.schema["start"],
         "end": jobs.schema["end"], "_per_node": pl.Float64,
@@ -146,9 +147,17 @@ def usage_known(jobs: pl.DataFrame, hosts: pl.DataFrame) -> pl.DataFrame:
     named_any = bool(hosts["named"].any()) if hosts.height else False
     unnamed = hosts.filter(~pl.col("named"))
     whole = whole_node_windows(jobs, unnamed).select("job_id", "host", pl.lit(True).alias("_whole"))
+    # the job's time inside the node's telemetry: 0 without telemetry there, null (so
+    # unknown) without the job's own start or end
     seen_s = (
-        pl.min_horizontal("end", "_h_end").cast(pl.Int64)
-        - pl.max_horizontal("start", "_h_first").cast(pl.Int64)
+        pl.when(pl.col("start").is_null() | pl.col("end").is_null())
+        .then(None)
+        .when(pl.col("_h_first").is_null() | pl.col("_h_end").is_null())
+        .then(0)
+        .otherwise(
+            pl.min_horizontal("end", "_h_end").cast(pl.Int64)
+            - pl.max_horizontal("start", "_h_first").cast(pl.Int64)
+        )
     )  # fmt: skip
     per_node = (
         _node_rows(jobs)
@@ -162,8 +171,7 @@ def usage_known(jobs: pl.DataFrame, hosts: pl.DataFrame) -> pl.DataFrame:
         )
         .join(whole, on=["job_id", "host"], how="left")
         .with_columns(
-            # microseconds of the job inside the node's telemetry (0: none)
-            seen_s.clip(lower_bound=0).fill_null(0).alias("_seen"),
+            seen_s.clip(lower_bound=0).alias("_seen"),
         )
     )  # fmt: skip
     unit = (
@@ -172,11 +180,15 @@ def usage_known(jobs: pl.DataFrame, hosts: pl.DataFrame) -> pl.DataFrame:
     node_known = per_node.group_by("job_id").agg(
         (
             (pl.col("named").fill_null(False) | pl.col("_whole").fill_null(False))
-            & (pl.col("_seen") > 0)
+            & (pl.col("_seen") > 0).fill_null(False)
         )
         .all()
         .alias("known"),
-        (pl.col("_per_node") * pl.col("_seen") / unit).sum().alias("alloc_seen_h"),
+        # unknown (null) when a node's share or time is
+        pl.when(pl.col("_per_node").is_null().any() | pl.col("_seen").is_null().any())
+        .then(None)
+        .otherwise((pl.col("_per_node") * pl.col("_seen") / unit).sum())
+        .alias("alloc_seen_h"),
     )
     return (
         jobs.select("job_id", pl.col("gpu_hours_alloc") if "gpu_hours_alloc" in jobs.columns else pl.lit(None, pl.Float64).alias("gpu_hours_alloc"))
@@ -196,25 +208,26 @@ def gpus_per_host(telemetry: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     sample) and ``end`` (when its samples stop counting: each GPU's last sample plus its
     mean interval), read in one pass."""
     cols = telemetry.collect_schema().names()
-    mig = pl.col("mig_instance").is_not_null().any() if "mig_instance" in cols else pl.lit(False)
-    per_gpu = (
+    mig = pl.col("mig_instance") if "mig_instance" in cols else pl.lit(None, pl.Utf8)
+    per_key = (
         telemetry.lazy()
-        .group_by("host", "gpu")
+        .group_by("host", "gpu", mig.alias("_mig"))
         .agg(
             pl.col("job_id").is_not_null().any().alias("named"),
-            mig.alias("mig"),
             pl.col("timestamp").min().alias("first"),
             pl.col("timestamp").max().alias("last"),
             pl.len().alias("n"),
         )
+        .with_columns(pl.col("_mig").is_not_null().alias("mig"))
     )
-    return _hosts_from_gpus(per_gpu.collect(engine="streaming"))
+    return _hosts_from_gpus(per_key.collect(engine="streaming"))
 
 
-def _hosts_from_gpus(per_gpu: pl.DataFrame) -> pl.DataFrame:
-    """:func:`gpus_per_host` from per-GPU ``named``, ``mig``, ``first``, ``last``, ``n``."""
+def _hosts_from_gpus(per_key: pl.DataFrame) -> pl.DataFrame:
+    """:func:`gpus_per_host` from per-GPU (or per MIG instance) ``host``, ``gpu``,
+    ``named``, ``mig``, ``first``, ``last`` and ``n`` (samples)."""
     step = (pl.col("last") - pl.col("first")) / (pl.col("n") - 1).clip(lower_bound=1)
-    return per_gpu.group_by("host").agg(
+    return per_key.group_by("host").agg(
         pl.col("gpu").n_unique().alias("n_gpus"),
         pl.col("named").any(),
         pl.col("mig").any(),

@@ -271,21 +271,20 @@ def _in_period(frame: Any, start: Any, end: Any) -> Any:
 def _hosts(frame: Any, client: Any, progress: bool | None) -> pl.DataFrame:
     """:func:`~aiops_lab.gpu.attribution.gpus_per_host` of a Dask frame, on the cluster."""
     spec: dict[str, Any] = {"timestamp": ["min", "max", "size"]}
-    for col in ("job_id", "mig_instance"):
-        if col in frame.columns:
-            spec[col] = "count"  # non-null values
-    per_gpu = dask_compute(
-        frame[["host", "gpu", *spec]].groupby(["host", "gpu"]).agg(spec),
-        client=client, enabled=progress is not False,
-    )  # fmt: skip
-    per_gpu.columns = ["_".join(c) if isinstance(c, tuple) else c for c in per_gpu.columns]
-    table = pl.from_pandas(per_gpu.reset_index())
+    keys = ["host", "gpu", *(["mig_instance"] if "mig_instance" in frame.columns else [])]
+    if "job_id" in frame.columns:
+        spec["job_id"] = "count"  # non-null values
+    # observed: a categorical host groups by the hosts present, as in memory
+    grouped = frame[[*keys, *spec]].groupby(keys, observed=True, dropna=False)
+    per_key = dask_compute(grouped.agg(spec), client=client, enabled=progress is not False)
+    per_key.columns = ["_".join(c) if isinstance(c, tuple) else c for c in per_key.columns]
+    table = pl.from_pandas(per_key.reset_index())
     return _hosts_from_gpus(
         table.select(
             pl.col("host").cast(pl.Utf8),
             "gpu",
             (pl.col("job_id_count") > 0 if "job_id" in spec else pl.lit(False)).alias("named"),
-            (pl.col("mig_instance_count") > 0 if "mig_instance" in spec else pl.lit(False)).alias("mig"),
+            (pl.col("mig_instance").is_not_null() if "mig_instance" in keys else pl.lit(False)).alias("mig"),
             pl.col("timestamp_min").alias("first"),
             pl.col("timestamp_max").alias("last"),
             pl.col("timestamp_size").alias("n"),
