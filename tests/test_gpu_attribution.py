@@ -67,10 +67,7 @@ def _jobs() -> pl.DataFrame:
             "queue_wait_s": [0.0] * 3, "state": ["COMPLETED"] * 3, "job_name": ["x"] * 3,
         }
     )  # fmt: skip
-    for name, dtype in JOBS_SCHEMA.items():
-        if name not in frame.columns:
-            frame = frame.with_columns(pl.lit(None, dtype=dtype).alias(name))
-    return frame.select(pl.col(n).cast(t) for n, t in JOBS_SCHEMA.items())
+    return _fill(frame)
 
 
 def test_samples_on_a_node_a_job_held_whole_take_its_id():

@@ -306,9 +306,11 @@ class _Accountant:
         idle_run = K.idle_runs(xp, g_x, from_numpy(idle, xp), weight_x, n_groups)
         p50, p95 = K.grouped_quantiles(xp, g_x, from_numpy(util, xp), n_groups, (0.5, 0.95))
         pg = keys["_pg"].to_numpy() + p_off
+        mig = "mig_profile" in frame.columns and frame["mig_instance"].null_count() < frame.height
+        profiles = _profiles_of(frame) if mig else None
         self.runs.append(self._runs(frame, order, group, weight, keys["host"], pg, g_off))
         self.gpus.append(
-            _with_profiles(keys.select(_GPU_KEY), _profiles_of(frame)).with_columns(
+            _with_profiles(keys.select(_GPU_KEY), profiles).with_columns(
                 pl.Series("_g", np.arange(n_groups, dtype=np.int64) + g_off),
                 pl.Series("median_interval_s", to_numpy(median)),
                 pl.Series("longest_idle_h", to_numpy(idle_run) / 3600.0),
@@ -887,14 +889,14 @@ class _Accountant:
         )  # fmt: skip
 
 
-def _profiles_of(frame: pl.DataFrame) -> pl.DataFrame | None:
-    """Each MIG instance's profile in ``frame`` (its first one), None without MIG."""
-    if "mig_profile" not in frame.columns or frame["mig_instance"].null_count() == frame.height:
-        return None
+def _profiles_of(frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    """Each MIG instance's profile in ``frame`` (its first one): GPU key, ``mig_profile``."""
     return (
-        frame.filter(pl.col("mig_instance").is_not_null() & pl.col("mig_profile").is_not_null())
-        .group_by(_GPU_KEY)
+        frame.lazy()
+        .filter(pl.col("mig_instance").is_not_null() & pl.col("mig_profile").is_not_null())
+        .group_by(*_GPU_KEY)
         .agg(pl.col("mig_profile").first())
+        .collect(engine="streaming")
     )
 
 

@@ -30,6 +30,7 @@ from aiops_lab.gpu.accounting import (
     _KeyCoder,
     _ordered,
     _OutOfOrder,
+    _profiles_of,
     _Restart,
     chunk_query,
 )
@@ -302,12 +303,7 @@ def _profiles(frame: pl.LazyFrame, sizes: pl.DataFrame) -> pl.DataFrame:
     """Each MIG instance's profile (its price), read only when there are MIG instances."""
     if sizes["mig_instance"].null_count() == sizes.height:
         return sizes.select(*_GPU_KEY, pl.lit(None, dtype=pl.Utf8).alias("mig_profile")).clear()
-    return (
-        frame.filter(pl.col("mig_instance").is_not_null())
-        .group_by(*_GPU_KEY)
-        .agg(pl.col("mig_profile").drop_nulls().first())
-        .collect(engine="streaming")
-    )
+    return _profiles_of(frame)
 
 
 def _stream(
